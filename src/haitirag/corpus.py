@@ -1,0 +1,318 @@
+"""Stage 1: read a corpus folder (or one file) into ``Document`` records with metadata.
+
+Formats: ``.txt`` (title = first line, a "05, Mar 2024 / 2 min read/ By Source" byline gives
+date and source), ``.md`` (optional YAML front matter: title, date, source, url), ``.html``
+(visible text only), and ``.jsonl`` (one document a line: id, title, text, date?, source?, url?).
+Binary and non-UTF-8 files are skipped with a warning that names them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .errors import CorpusError
+from .records import Document
+
+__all__ = ["EXTENSIONS", "LoadResult", "load_corpus", "load_file", "parse_date", "text_sha256"]
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
+NBSP_LINE = re.compile(r"^[\s\u00a0\u200b\ufeff]*$")
+TRAILING_BOILERPLATE = {"tags", "tags:", "share", "share this", "related", "advertisement"}
+MONTHS = {m: i + 1 for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
+BYLINE = re.compile(
+    r"^\s*(?P<date>[^/|]*?\d{4})\s*(?:[/|].*?)?(?:[/|]\s*By\s+(?P<source>.+?))?\s*$", re.IGNORECASE)
+
+
+@dataclass
+class LoadResult:
+    documents: list[Document]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def file_doc_id(relpath: str, data: bytes) -> str:
+    """Content-derived id: the same path and bytes always give the same id."""
+    return hashlib.sha256(relpath.encode("utf-8") + b"\0" + data).hexdigest()[:16]
+
+
+def parse_date(value: Any) -> str | None:
+    """Normalise a date to ``YYYY-MM-DD``; None when it cannot be read."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    s = str(value).strip()
+    m = re.match(r"^(\d{4})-(\d{1,2})-(\d{1,2})", s)
+    if m:
+        y, mo, d = (int(g) for g in m.groups())
+    else:
+        m1 = re.search(r"\b(\d{1,2})(?:st|nd|rd|th)?,?\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})\b", s)
+        m2 = re.search(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b", s)
+        if m1 and m1.group(2)[:3].lower() in MONTHS:
+            d, mo, y = int(m1.group(1)), MONTHS[m1.group(2)[:3].lower()], int(m1.group(3))
+        elif m2 and m2.group(1)[:3].lower() in MONTHS:
+            mo, d, y = MONTHS[m2.group(1)[:3].lower()], int(m2.group(2)), int(m2.group(3))
+        else:
+            return None
+    try:
+        return dt.date(y, mo, d).isoformat()
+    except ValueError:
+        return None
+
+
+def _strip_trailing_boilerplate(text: str) -> str:
+    """Drop trailing lines of (non-breaking) spaces and a trailing "Tags"-like label."""
+    lines = text.split("\n")
+    while lines and (NBSP_LINE.match(lines[-1]) or lines[-1].strip().lower() in TRAILING_BOILERPLATE):
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _byline(lines: list[str]) -> tuple[str | None, str | None]:
+    """Date and source from a byline such as '05, Mar 2024 / 2 min read/ By Livenow Africa'."""
+    for line in lines[:6]:
+        if len(line) > 120:
+            continue
+        date = parse_date(line)
+        if date is None:
+            continue
+        source = None
+        m = re.search(r"\bBy\s+(.+?)\s*$", line, re.IGNORECASE)
+        if m:
+            source = m.group(1).strip(" /|")
+        return date, source or None
+    return None, None
+
+
+def _from_text(text: str, relpath: str, data: bytes, meta: dict[str, Any] | None = None) -> Document:
+    meta = meta or {}
+    text = _strip_trailing_boilerplate(text)
+    lines = [ln.strip() for ln in text.split("\n") if ln.strip() and not NBSP_LINE.match(ln)]
+    title = str(meta.get("title") or "") or (lines[0].lstrip("# ").strip() if lines else Path(relpath).stem)
+    date, source = _byline(lines[1:]) if lines else (None, None)
+    return Document(
+        doc_id=str(meta.get("id") or file_doc_id(relpath, data)),
+        text=text,
+        title=title[:300],
+        date=parse_date(meta.get("date")) or date,
+        source=str(meta["source"]) if meta.get("source") else source,
+        url=str(meta["url"]) if meta.get("url") else None,
+        path=relpath,
+        sha256=text_sha256(text),
+    )
+
+
+def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    m = re.match(r"^---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|$)", text, re.DOTALL)
+    if not m:
+        return {}, text
+    import yaml  # imported here: only Markdown with front matter needs it
+
+    try:
+        meta = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError as err:
+        log.warning("ignoring unreadable YAML front matter: %s", err)
+        return {}, text[m.end():]
+    return (meta if isinstance(meta, dict) else {}), text[m.end():]
+
+
+class _HTMLText(HTMLParser):
+    SKIP: ClassVar[set[str]] = {"script", "style", "nav", "header", "footer", "aside", "noscript", "form", "template",
+            "svg", "iframe", "button", "select", "menu"}
+    BLOCK: ClassVar[set[str]] = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article",
+             "blockquote", "pre", "ul", "ol", "table", "main", "figcaption", "dd", "dt", "hr"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip_depth = 0
+        self.in_title = False
+        self.title = ""
+        self.meta: dict[str, str] = {}
+        self.h1 = ""
+        self.in_h1 = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag in self.SKIP:
+            self.skip_depth += 1
+        elif tag == "title":
+            self.in_title = True
+        elif tag == "meta":
+            key = (a.get("property") or a.get("name") or "").lower()
+            if key and a.get("content"):
+                self.meta[key] = a["content"]
+        if tag in self.BLOCK:
+            self.parts.append("\n\n")
+        if tag == "h1":
+            self.in_h1 = True
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:  # a self-closed skip tag has no content to skip
+            return
+        self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP and self.skip_depth:
+            self.skip_depth -= 1
+        elif tag == "title":
+            self.in_title = False
+        if tag in self.BLOCK:
+            self.parts.append("\n\n")
+        if tag == "h1":
+            self.in_h1 = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_title:
+            self.title += data
+        elif not self.skip_depth:
+            self.parts.append(data)
+            if self.in_h1:
+                self.h1 += data
+
+    def text(self) -> str:
+        raw = "".join(self.parts)
+        blocks = [" ".join(b.split()) for b in re.split(r"\n\s*\n", raw)]
+        return "\n\n".join(b for b in blocks if b)
+
+
+def _from_html(text: str, relpath: str, data: bytes) -> Document:
+    p = _HTMLText()
+    p.feed(text)
+    p.close()
+    body = p.text()
+    meta: dict[str, Any] = {
+        "title": p.meta.get("og:title") or " ".join(p.title.split()) or " ".join(p.h1.split()),
+        "date": p.meta.get("article:published_time") or p.meta.get("date") or p.meta.get("pubdate"),
+        "source": p.meta.get("og:site_name") or p.meta.get("author"),
+        "url": p.meta.get("og:url"),
+    }
+    return _from_text(body, relpath, data, meta)
+
+
+def _from_jsonl(text: str, relpath: str) -> Iterator[Document | tuple[str, str]]:
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{relpath}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            yield where, f"not valid JSON ({err.msg}); fix or delete that line"
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
+            yield where, 'needs an object with a non-empty "text" field'
+            continue
+        body = obj["text"]
+        doc_id = str(obj.get("id") or file_doc_id(where, body.encode("utf-8")))
+        yield Document(
+            doc_id=doc_id,
+            text=body,
+            title=str(obj.get("title") or "").replace("_", " ") or body.split("\n", 1)[0][:120],
+            date=parse_date(obj.get("date")),
+            source=str(obj["source"]) if obj.get("source") else None,
+            url=str(obj["url"]) if obj.get("url") else None,
+            path=f"{relpath}#{doc_id}",
+            sha256=text_sha256(body),
+        )
+
+
+def _decode(path: Path, data: bytes) -> str:
+    if b"\0" in data[:8192]:
+        raise UnicodeError("binary file (it holds NUL bytes)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise UnicodeError(f"not UTF-8 (byte {err.start}); convert it, e.g. iconv -t UTF-8") from err
+
+
+def load_file(path: Path, root: Path) -> LoadResult:
+    """Load one file; problems go to ``skipped`` instead of raising."""
+    relpath = path.relative_to(root).as_posix() if path != root else path.name
+    result = LoadResult([])
+    try:
+        data = path.read_bytes()
+        text = _decode(path, data)
+    except (OSError, UnicodeError) as err:
+        result.skipped.append((relpath, str(err)))
+        return result
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        for item in _from_jsonl(text, relpath):
+            if isinstance(item, Document):
+                result.documents.append(item)
+            else:
+                result.skipped.append(item)
+        return result
+    if suffix in (".html", ".htm"):
+        doc = _from_html(text, relpath, data)
+    elif suffix in (".md", ".markdown"):
+        meta, body = _split_front_matter(text)
+        doc = _from_text(body, relpath, data, meta)
+    else:
+        doc = _from_text(text, relpath, data)
+    if not doc.text.strip():
+        result.skipped.append((relpath, "no text"))
+    else:
+        result.documents.append(doc)
+    return result
+
+
+def iter_corpus_files(corpus: Path) -> list[Path]:
+    if corpus.is_file():
+        return [corpus]
+    return sorted(
+        p for p in corpus.rglob("*")
+        if p.is_file() and p.suffix.lower() in EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(corpus).parts)
+    )
+
+
+def load_corpus(corpus: str | Path) -> LoadResult:
+    """Load every supported file under ``corpus`` (a folder or one file).
+
+    Raises ``CorpusError`` when the path is missing or yields no document at all.
+    """
+    root = Path(corpus)
+    if not root.exists():
+        raise CorpusError(f"corpus not found: {root}; create it and add .txt, .md, .html or .jsonl files")
+    files = iter_corpus_files(root)
+    result = LoadResult([])
+    seen: dict[str, str] = {}
+    for path in files:
+        part = load_file(path, root.parent if root.is_file() else root)
+        for where, why in part.skipped:
+            log.warning("skipped %s: %s", where, why)
+        result.skipped.extend(part.skipped)
+        for doc in part.documents:
+            if doc.doc_id in seen:
+                why = f"duplicate id {doc.doc_id!r} (first in {seen[doc.doc_id]}); give it another id"
+                log.warning("skipped %s: %s", doc.path, why)
+                result.skipped.append((doc.path, why))
+                continue
+            seen[doc.doc_id] = doc.path
+            result.documents.append(doc)
+    if not result.documents:
+        hint = f" ({len(result.skipped)} file(s) skipped: {result.skipped[0][0]}: {result.skipped[0][1]})" \
+            if result.skipped else ""
+        raise CorpusError(
+            f"no documents in {root}{hint}; add .txt, .md, .html or .jsonl files (UTF-8) and build again")
+    return result

@@ -1,0 +1,242 @@
+"""Stage 5: the loaded index: hybrid search (FAISS dense + BM25 keyword, fused) and ``ask``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .embedding import Embedder, make_embedder
+from .errors import IndexCorruptError, IndexMismatchError, QueryError
+from .keyword import KeywordIndex
+from .records import Answer, Chunk, Document, Passage
+from .store import read_manifest, verify_files
+
+if TYPE_CHECKING:
+    from .build import BuildReport
+
+__all__ = ["MAX_QUERY_CHARS", "Index", "clean_query", "load_index"]
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_CHARS = 2000
+RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al., 2009)
+MODES = ("hybrid", "dense", "keyword")
+Span = tuple[int, int]
+
+
+def clean_query(query: object) -> str:
+    """Validate a question: control characters become spaces; empty or over-long ones raise QueryError."""
+    if not isinstance(query, str):
+        raise QueryError(f"the question must be text, not {type(query).__name__}")
+    text = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in query)
+    text = " ".join(text.split())
+    if not text:
+        raise QueryError("the question is empty; type a question")
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"the question is too long ({len(text):,} characters); "
+                         f"shorten it to {MAX_QUERY_CHARS:,} characters or fewer")
+    return text
+
+
+def embed_text(title: str, text: str) -> str:
+    """What the retrievers see for a chunk: its document's title, then its text."""
+    return text if not title or text.startswith(title) else f"{title}\n{text}"
+
+
+def _top(scores: np.ndarray, n: int, allowed: np.ndarray | None) -> list[int]:
+    if allowed is not None:
+        scores = np.where(allowed, scores, -np.inf)
+    n = min(n, len(scores))
+    if n <= 0:
+        return []
+    idx = np.argpartition(-scores, n - 1)[:n]
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    return [int(i) for i in idx if np.isfinite(scores[i])]
+
+
+class Index:
+    """A loaded index. Build one with ``build_index``, open one with ``load_index``."""
+
+    def __init__(self, path: str | Path, manifest: dict[str, Any], documents: dict[str, Document],
+                 sentences: dict[str, list[Span]], chunks: list[Chunk], vectors: Any,
+                 keyword: KeywordIndex, embedder: Embedder | None = None):
+        self.path = Path(path)
+        self.manifest = manifest
+        self.documents = documents
+        self.sentences = sentences
+        self.chunks = chunks
+        self.vectors = vectors  # faiss.IndexFlatIP
+        self.keyword = keyword
+        self._embedder = embedder
+        self.report: BuildReport | None = None
+        self._answerer: Any = None
+
+    # -- loading ---------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path = "index", model: str | None = None, embedder: Embedder | None = None) -> Index:
+        import faiss
+
+        manifest = read_manifest(path)
+        built_with = manifest["model"]
+        asked = model or (embedder.name if embedder is not None else None)
+        if asked and asked != built_with:
+            raise IndexMismatchError(
+                f"index {path} was built with model {built_with!r}, not {asked!r}; "
+                f"run `haitirag build --model {asked}` to rebuild it with that model")
+        gen = verify_files(path, manifest)
+        try:
+            documents: dict[str, Document] = {}
+            sentences: dict[str, list[Span]] = {}
+            with (gen / "documents.jsonl").open(encoding="utf-8") as f:
+                for line in f:
+                    rec = json.loads(line)
+                    doc = Document.from_json(rec)
+                    documents[doc.doc_id] = doc
+                    sentences[doc.doc_id] = [(int(s), int(e)) for s, e in rec["sentences"]]
+            with (gen / "chunks.jsonl").open(encoding="utf-8") as f:
+                chunks = [Chunk.from_json(json.loads(line)) for line in f]
+            vectors = faiss.read_index(str(gen / "vectors.faiss"))
+            keyword = KeywordIndex.load(gen / "bm25")
+        except (OSError, ValueError, KeyError, RuntimeError) as err:
+            raise IndexCorruptError(f"index {path} is unreadable ({err}); run `haitirag build` to rebuild it") from err
+        counts = manifest["counts"]
+        if not (len(chunks) == vectors.ntotal == keyword.size == counts["chunks"]
+                and len(documents) == counts["documents"] and vectors.d == manifest["dimension"]):
+            raise IndexCorruptError(f"index {path} is inconsistent (counts differ from the manifest); "
+                                    "run `haitirag build` to rebuild it")
+        return cls(path, manifest, documents, sentences, chunks, vectors, keyword, embedder)
+
+    def refresh(self) -> bool:
+        """Switch to a newer build of the same folder if one was swapped in; True when it did."""
+        try:
+            generation = read_manifest(self.path).get("generation")
+        except Exception:  # a missing or broken manifest: keep serving what is loaded
+            return False
+        if generation == self.manifest.get("generation"):
+            return False
+        fresh = Index.load(self.path, embedder=self._embedder)
+        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in ("_embedder", "_answerer")})
+        if self._answerer is not None:
+            self._answerer = None
+        log.info("switched to index generation %s", generation)
+        return True
+
+    # -- properties --------------------------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(self.manifest["model"], precision=self.manifest.get("precision", "auto"))
+        return self._embedder
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest["model"])
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __repr__(self) -> str:
+        return (f"Index({str(self.path)!r}, documents={len(self.documents)}, chunks={len(self.chunks)}, "
+                f"model={self.model!r})")
+
+    def document(self, doc_id: str) -> Document:
+        return self.documents[doc_id]
+
+    # -- search --------------------------------------------------------------------------------
+    def embed_query(self, query: str) -> np.ndarray:
+        vec = self.embedder.encode([query])
+        if vec.shape[1] != self.vectors.d:
+            raise IndexMismatchError(
+                f"model {self.model!r} gives {vec.shape[1]}-dimensional vectors but the index holds "
+                f"{self.vectors.d}; run `haitirag build` to rebuild it")
+        return vec
+
+    def _allowed(self, sources: Iterable[str] | None, date_from: str | None, date_to: str | None,
+                 keep_undated: bool) -> np.ndarray | None:
+        if sources is None and date_from is None and date_to is None:
+            return None
+        wanted = set(sources) if sources is not None else None
+        ok_doc: dict[str, bool] = {}
+        for doc_id, doc in self.documents.items():
+            ok = wanted is None or (doc.source or "") in wanted
+            if doc.date is None:
+                ok = ok and keep_undated
+            else:
+                ok = ok and (date_from is None or doc.date >= date_from) and (date_to is None or doc.date <= date_to)
+            ok_doc[doc_id] = ok
+        return np.fromiter((ok_doc[c.doc_id] for c in self.chunks), dtype=bool, count=len(self.chunks))
+
+    def search(self, query: str, k: int = 5, *, mode: str = "hybrid", sources: Iterable[str] | None = None,
+               date_from: str | None = None, date_to: str | None = None, keep_undated: bool = True,
+               candidates: int = 50) -> list[Passage]:
+        """The ``k`` passages that best match ``query``, best first.
+
+        ``mode``: "hybrid" (default: dense and BM25 fused by reciprocal rank), "dense" or "keyword".
+        ``sources`` / ``date_from`` / ``date_to`` (YYYY-MM-DD) restrict the documents searched;
+        documents without a date stay unless ``keep_undated`` is False.
+        """
+        query = clean_query(query)
+        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+            raise QueryError(f"k must be a positive whole number, not {k!r}")
+        if mode not in MODES:
+            raise QueryError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        allowed = self._allowed(sources, date_from, date_to, keep_undated)
+        n = max(candidates, k)
+        dense: dict[int, float] = {}
+        kw: dict[int, float] = {}
+        if mode in ("hybrid", "dense") and len(self.chunks):
+            sims = self.dense_scores(query, n, allowed)
+            dense = dict(sims)
+        if mode in ("hybrid", "keyword") and len(self.chunks):
+            bm = self.keyword.scores(query)
+            kw = {i: float(bm[i]) for i in _top(bm, n, allowed) if bm[i] > 0}
+        fused: dict[int, float] = {}
+        for ranking in (dense, kw):
+            for rank, i in enumerate(ranking):  # dicts keep the best-first order
+                fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
+        best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+        return [self._passage(i, fused[i] if mode == "hybrid" else (dense.get(i) if mode == "dense" else kw[i]),
+                              dense.get(i), kw.get(i)) for i in best]
+
+    def dense_scores(self, query: str, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(chunk row, cosine) of the ``n`` nearest chunks, best first, by FAISS."""
+        import faiss
+
+        vec = self.embed_query(query)
+        params = None
+        if allowed is not None:
+            ids = np.flatnonzero(allowed).astype(np.int64)
+            if not len(ids):
+                return []
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))  # type: ignore[call-arg]
+        n = min(n, self.vectors.ntotal)
+        scores, rows = self.vectors.search(vec, n, params=params)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+
+    def _passage(self, row: int, score: float | None, dense: float | None, kw: float | None) -> Passage:
+        c = self.chunks[row]
+        d = self.documents[c.doc_id]
+        return Passage(chunk_id=c.chunk_id, doc_id=c.doc_id, title=d.title, date=d.date, source=d.source,
+                       text=c.text, start=c.start, end=c.end, score=float(score or 0.0), url=d.url,
+                       dense_score=dense, keyword_score=kw)
+
+    # -- answers --------------------------------------------------------------------------------
+    def ask(self, question: str, history: Sequence[str] = (), **options: Any) -> Answer:
+        """An extractive answer to ``question`` (earlier questions of the conversation in ``history``)."""
+        from .answer import Answerer
+
+        if self._answerer is None:
+            self._answerer = Answerer(self)
+        answer: Answer = self._answerer.ask(question, history=history, **options)
+        return answer
+
+
+def load_index(path: str | Path = "index", model: str | None = None) -> Index:
+    """Open an index folder written by ``build_index`` (checks the manifest and every file)."""
+    return Index.load(path, model=model)

@@ -1,0 +1,176 @@
+"""Stage 4: the index folder on disk, written atomically and checked on load.
+
+Layout of ``index/`` (format version 1)::
+
+    manifest.json          what is in the index (see below); written last, with os.replace
+    gen-<id>/              one generation of data files, named by the manifest
+        vectors.faiss      FAISS IndexFlatIP of normalised vectors, row i = chunk i
+        chunks.jsonl       chunk records (chunk_id, doc_id, start, end, n_tokens, text), row order
+        documents.jsonl    document records (metadata, text, sentence spans)
+        bm25/              bm25s keyword index (JSON + .npy), row i = chunk i
+    build.lock             held by a running build
+
+``manifest.json`` holds: format, format_version, haitirag_version, generation, created, model,
+dimension, precision, chunking, counts, documents (doc_id -> path, sha256, n_chunks), and files
+(relative path -> bytes, sha256). A build writes a new ``tmp-*`` folder, renames it to ``gen-*``,
+then swaps the manifest in with ``os.replace``: a reader sees the old index or the new, never a mix,
+and a killed build leaves the previous index untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "build_lock", "read_manifest", "verify_files", "write_generation"]
+
+FORMAT = "haitirag-index"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+LOCK = "build.lock"
+FIX = "run `haitirag build` to rebuild it"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_tree(folder: Path) -> None:
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            with p.open("rb") as f:
+                os.fsync(f.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_manifest(index_dir: str | Path) -> dict[str, Any]:
+    root = Path(index_dir)
+    path = root / MANIFEST
+    if not path.is_file():
+        raise IndexNotFoundError(f"no index at {root}; run `haitirag build --index {root}` first")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise IndexCorruptError(f"{path} is unreadable ({err}); {FIX}") from err
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise IndexCorruptError(f"{path} is not a haitirag manifest; {FIX}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"index format {manifest.get('format_version')} at {root}, this haitirag reads {FORMAT_VERSION}; {FIX}")
+    return manifest
+
+
+def generation_dir(index_dir: str | Path, manifest: dict[str, Any]) -> Path:
+    return Path(index_dir) / f"gen-{manifest['generation']}"
+
+
+def verify_files(index_dir: str | Path, manifest: dict[str, Any]) -> Path:
+    """Check every file the manifest lists (present, same size, same hash); return the data folder."""
+    gen = generation_dir(index_dir, manifest)
+    files = manifest.get("files") or {}
+    if not files:
+        raise IndexCorruptError(f"{Path(index_dir) / MANIFEST} lists no files; {FIX}")
+    for rel, meta in files.items():
+        p = gen / rel
+        if not p.is_file():
+            raise IndexCorruptError(f"index file {p} is missing; {FIX}")
+        if p.stat().st_size != meta["bytes"] or _sha256(p) != meta["sha256"]:
+            raise IndexCorruptError(f"index file {p} is damaged (size or checksum differs); {FIX}")
+    return gen
+
+
+def new_tmp_dir(index_dir: str | Path) -> Path:
+    root = Path(index_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f"tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    return tmp
+
+
+def write_generation(index_dir: str | Path, tmp: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Finish a build: list and hash ``tmp``'s files, rename it to a generation, swap the manifest in."""
+    root = Path(index_dir)
+    manifest = dict(manifest)
+    manifest["files"] = {
+        p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        for p in sorted(tmp.rglob("*")) if p.is_file()
+    }
+    manifest["format"] = FORMAT
+    manifest["format_version"] = FORMAT_VERSION
+    manifest["generation"] = hashlib.sha256(
+        json.dumps(manifest["files"], sort_keys=True).encode() + uuid.uuid4().bytes).hexdigest()[:12]
+    manifest["created"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    _fsync_tree(tmp)
+    gen = generation_dir(root, manifest)
+    os.replace(tmp, gen)
+    staged = root / f"{MANIFEST}.tmp-{uuid.uuid4().hex[:8]}"
+    staged.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    with staged.open("rb") as f:
+        os.fsync(f.fileno())
+    os.replace(staged, root / MANIFEST)
+    _fsync_dir(root)
+    return manifest
+
+
+def prune(index_dir: str | Path, keep: set[str]) -> None:
+    """Remove leftovers: temporary folders of killed builds and generations not in ``keep``
+    (keep the previous one too: a reader that read the old manifest may still be loading it).
+    Call with the build lock held, so no other build's temporary folder is removed."""
+    root = Path(index_dir)
+    for p in root.iterdir():
+        name = p.name
+        old_gen = name.startswith("gen-") and name[4:] not in keep
+        if not (old_gen or name.startswith("tmp-") or name.startswith(f"{MANIFEST}.tmp-")):
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: str | Path, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold the index's build lock; wait up to ``wait_s`` seconds for another build, then refuse."""
+    root = Path(index_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise IndexLockedError(
+                        f"another build is running on {root}; wait for it to finish, then build again") from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from haitirag.chunking import Chunker, ChunkSettings, split_sentences
+from haitirag.corpus import load_corpus
+from haitirag.embedding import HashEmbedder
+from haitirag.records import Document
+
+from .conftest import FIXTURE_CORPUS
+
+
+def check_chunks(doc: Document, chunker: Chunker) -> None:
+    chunks = chunker.chunk(doc)
+    assert chunks, doc.path
+    for c in chunks:
+        assert doc.text[c.start:c.end] == c.text
+        assert c.n_tokens == chunker.count(c.text) <= chunker.settings.max_tokens
+        assert c.text == c.text.strip()
+    starts = [c.start for c in chunks]
+    assert starts == sorted(starts)
+    # every sentence is in some chunk
+    for s, e in chunker.sentences(doc):
+        assert any(c.start <= s and e <= c.end for c in chunks)
+
+
+@pytest.mark.parametrize("max_tokens, overlap", [(200, 32), (40, 10), (16, 0)])
+def test_fixture_corpus_chunks_round_trip_and_fit(max_tokens: int, overlap: int):
+    chunker = Chunker(ChunkSettings(max_tokens=max_tokens, overlap_tokens=overlap))
+    for doc in load_corpus(FIXTURE_CORPUS).documents:
+        check_chunks(doc, chunker)
+
+
+def test_sentences_are_whole_and_overlap_repeats_a_sentence():
+    doc = next(d for d in load_corpus(FIXTURE_CORPUS).documents if d.path == "haiti_report.txt")
+    spans = split_sentences(doc.text)
+    sentences = [doc.text[s:e] for s, e in spans]
+    assert "However, Kenya's deployment was blocked by its High Court in January, deeming it unconstitutional." \
+        in sentences
+    chunks = Chunker(ChunkSettings(max_tokens=80, overlap_tokens=40)).chunk(doc)
+    assert len(chunks) > 3
+    starts = {s for s, _ in spans}
+    chunker = Chunker(ChunkSettings(max_tokens=80, overlap_tokens=40))
+    for a, b in itertools.pairwise(chunks):
+        assert b.start in starts  # chunks begin on a sentence
+        last = max((s, e) for s, e in spans if e <= a.end)
+        if chunker.count(doc.text[last[0]:last[1]]) + 1 <= 40:
+            assert b.start < a.end  # a short last sentence is repeated in the next chunk
+
+
+def test_long_sentence_is_cut_at_words():
+    text = "Title\n\n" + " ".join(f"word{i}" for i in range(600)) + "."
+    doc = Document("d", text)
+    chunker = Chunker(ChunkSettings(max_tokens=50, overlap_tokens=0))
+    check_chunks(doc, chunker)
+
+
+def test_model_limit_is_respected():
+    text = " ".join(["alpha beta gamma delta."] * 200)
+    doc = Document("d", text)
+    emb = HashEmbedder(max_words=30)
+    chunker = Chunker(ChunkSettings(max_tokens=400, overlap_tokens=0), fits=lambda d, t: emb.fits(t))
+    chunks = chunker.chunk(doc)
+    assert all(emb.fits(c.text) and doc.text[c.start:c.end] == c.text for c in chunks)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=80),
+                min_size=1, max_size=12), st.integers(8, 60))
+def test_property_spans_round_trip(parts: list[str], max_tokens: int):
+    text = ". ".join(parts)
+    doc = Document("d", text)
+    chunker = Chunker(ChunkSettings(max_tokens=max_tokens, overlap_tokens=max_tokens // 4))
+    for c in chunker.chunk(doc):
+        assert doc.text[c.start:c.end] == c.text
+        assert c.n_tokens <= max_tokens

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from haitirag.corpus import load_corpus, parse_date
+from haitirag.errors import CorpusError
+
+from .conftest import FIXTURE_CORPUS, SEED_CORPUS
+
+
+def by_path(docs):
+    return {d.path: d for d in docs}
+
+
+def test_seed_report_metadata():
+    (doc,) = load_corpus(SEED_CORPUS).documents
+    assert doc.title == "US Declines to Deploy Troops to Haiti Despite Kenya's Lead in Mission"
+    assert doc.date == "2024-03-05"
+    assert doc.source == "Livenow Africa"
+    assert doc.text.rstrip().endswith('as guided by our courts," Ruto affirmed.')
+    assert "Tags" not in doc.text and "\u00a0" not in doc.text
+
+
+def test_formats_and_metadata():
+    docs = by_path(load_corpus(FIXTURE_CORPUS).documents)
+    assert set(docs) == {"haiti_report.txt", "court.md", "sub/fisheries.html", "briefs.jsonl#brief-1",
+                         "briefs.jsonl#brief-2"}
+    md = docs["court.md"]
+    assert (md.title, md.date, md.source, md.url) == (
+        "Court ruling on police deployment", "2024-01-26", "Example Wire", "https://example.org/court")
+    assert not md.text.startswith("---")
+    html = docs["sub/fisheries.html"]
+    assert (html.title, html.date, html.source) == ("Lake Victoria fisheries recover", "2023-11-02", "Lake News")
+    assert "Nile perch" in html.text
+    for junk in ("tracking", "color: red", "Home", "Sport", "Copyright"):
+        assert junk not in html.text
+    brief = docs["briefs.jsonl#brief-1"]
+    assert (brief.doc_id, brief.title, brief.date, brief.source) == ("brief-1", "Rainfall outlook", "2024-03-10",
+                                                                     "Met Desk")
+    assert docs["briefs.jsonl#brief-2"].date is None
+
+
+def test_ids_are_content_derived(tmp_path: Path):
+    a = load_corpus(FIXTURE_CORPUS).documents
+    b = load_corpus(FIXTURE_CORPUS).documents
+    assert [d.doc_id for d in a] == [d.doc_id for d in b]
+    (tmp_path / "x.txt").write_text("Title\n\nOne sentence here.", encoding="utf-8")
+    first = load_corpus(tmp_path).documents[0].doc_id
+    (tmp_path / "x.txt").write_text("Title\n\nAnother sentence here.", encoding="utf-8")
+    assert load_corpus(tmp_path).documents[0].doc_id != first
+
+
+def test_bad_files_are_skipped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    (tmp_path / "good.txt").write_text("Good title\n\nA fine sentence.", encoding="utf-8")
+    (tmp_path / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp_path / "latin1.txt").write_bytes("Caf\xe9 au lait".encode("latin-1"))
+    (tmp_path / "bad.jsonl").write_text('{"id": "a", "text": "ok text"}\nnot json\n{"id": "b"}\n', encoding="utf-8")
+    (tmp_path / "ignored.pdf").write_bytes(b"%PDF-1.4")
+    with caplog.at_level(logging.WARNING):
+        result = load_corpus(tmp_path)
+    assert sorted(d.path for d in result.documents) == ["bad.jsonl#a", "good.txt"]
+    skipped = dict(result.skipped)
+    assert "binary" in skipped["binary.txt"]
+    assert "UTF-8" in skipped["latin1.txt"]
+    assert "bad.jsonl:2" in skipped and "bad.jsonl:3" in skipped
+    assert "binary.txt" in caplog.text and "latin1.txt" in caplog.text
+
+
+def test_empty_or_missing_corpus_raises(tmp_path: Path):
+    with pytest.raises(CorpusError, match="no documents"):
+        load_corpus(tmp_path)
+    with pytest.raises(CorpusError, match="not found"):
+        load_corpus(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("text, iso", [
+    ("05, Mar 2024 / 2 min read/ By Livenow Africa", "2024-03-05"),
+    ("March 5, 2024", "2024-03-05"),
+    ("2024-03-05T10:00:00Z", "2024-03-05"),
+    ("5 March 2024", "2024-03-05"),
+    ("31 Feb 2024", None),
+    ("no date here", None),
+])
+def test_parse_date(text: str, iso: str | None):
+    assert parse_date(text) == iso

