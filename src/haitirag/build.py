@@ -1,188 +1,175 @@
 """Building an index: load the corpus, chunk, embed what changed, write a new generation atomically.
 
-Vectors are reused for every document whose text hash is already in the previous index (also
-after a rename), as long as the model and the chunking settings are the same; otherwise the build
-is full and the report says why.
+Change detection is by content, never by modification time: the manifest keeps each document's
+path, the SHA-256 of its text (``sha256``), a hash of its other fields (``meta``: id, title, date,
+source, url) and a hash of what was embedded (``vec``: title and text). A build
+
+* reuses the sentences, chunks and vectors of every document whose ``vec`` is already in the
+  previous index (also after a rename or a metadata-only edit), and embeds only the others;
+* drops deleted documents, and rebuilds the keyword index and the chunk records from the same rows
+  as the vectors, so the three never disagree;
+* is full when the model or the chunking settings changed (or ``full=True``, or the previous index
+  is unusable); the report says why;
+* writes nothing when nothing changed (every document's path, text and metadata equal the manifest's,
+  none deleted, same model and settings, and the current generation's files check out): then the
+  report lists every document as unchanged and ``report.wrote`` is False.
+
+``update_index`` does the work and returns the ``BuildReport`` (the CLI uses it: no index loading);
+``build_index`` does the same and returns the loaded ``Index`` with ``index.report``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .chunking import Chunker, ChunkSettings
+from .chunking import ChunkSettings
 from .corpus import load_corpus
 from .embedding import DEFAULT_MODEL, Embedder, make_embedder
 from .errors import HaitiragError
-from .index import Index, embed_text
-from .keyword import KeywordIndex
 from .records import Chunk, Document
-from .store import build_lock, new_tmp_dir, prune, read_manifest, write_generation
+from .store import build_lock, new_tmp_dir, pause, prune, read_manifest, verify_files, write_generation
 
-__all__ = ["BuildReport", "build_index", "plan_changes"]
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .index import Index
+
+__all__ = ["BuildReport", "build_index", "index_status", "plan_changes", "update_index"]
 
 log = logging.getLogger(__name__)
 Span = tuple[int, int]
+LISTED = 5  # names per kind of change in the summary
 
 
 @dataclass
 class BuildReport:
-    """What a build did. Lists hold document paths."""
+    """What a build did (or, from ``index_status``, would do). Lists hold document paths."""
 
     added: list[str] = field(default_factory=list)
-    modified: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)  # text or metadata changed at the same path
     deleted: list[str] = field(default_factory=list)
-    renamed: list[str] = field(default_factory=list)  # "old -> new", vectors reused
+    renamed: list[str] = field(default_factory=list)  # "old -> new", same text: vectors reused
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     full: bool = True
-    reason: str = ""  # why the build was full
+    reason: str = ""  # why the build is full
     documents: int = 0
     chunks: int = 0
     chunks_embedded: int = 0
     chunks_reused: int = 0
+    documents_to_embed: int = 0  # documents whose title and text are not in the previous index
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    wrote: bool = False  # False: nothing changed, the index was left as it was
+    generation: str = ""
+    previous_generation: str = ""
+    index: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.modified or self.deleted or self.renamed)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "changed": self.changed}
+
+    def changes(self, limit: int = LISTED) -> list[str]:
+        """One line per changed document (at most ``limit`` per kind, then a count)."""
+        lines = []
+        for mark, kind, paths in (("+", "added", self.added), ("~", "modified", self.modified),
+                                  ("-", "deleted", self.deleted), (">", "renamed", self.renamed)):
+            lines += [f"  {mark} {kind:8s} {p}" for p in paths[:limit]]
+            if len(paths) > limit:
+                lines.append(f"  {mark} {kind:8s} ... and {len(paths) - limit} more")
+        return lines
+
+    def counts(self) -> str:
+        return (f"added {len(self.added)}, modified {len(self.modified)}, deleted {len(self.deleted)}, "
+                f"renamed {len(self.renamed)}, unchanged {len(self.unchanged)}, skipped {len(self.skipped)}")
 
     def summary(self) -> str:
+        """The one-screen summary printed at the end of ``haitirag build``."""
+        where = f"{self.index}: " if self.index else ""
+        if not self.wrote:
+            head = (f"{where}up to date: {self.documents} documents, {self.chunks} chunks "
+                    f"(generation {self.generation}); nothing embedded, nothing written, {self.seconds:.2f} s")
+        else:
+            was = f", was {self.previous_generation}" if self.previous_generation else ""
+            full = f"; full build: {self.reason}" if self.full and self.reason else ""
+            head = (f"{where}indexed {self.documents} documents in {self.chunks} chunks in {self.seconds:.1f} s "
+                    f"(generation {self.generation}{was}{full})")
         rate = self.chunks_embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
-        lines = [
-            f"indexed {self.documents} documents in {self.chunks} chunks in {self.seconds:.1f} s"
-            + (f" ({self.reason})" if self.full and self.reason else ""),
-            f"  added {len(self.added)}, modified {len(self.modified)}, deleted {len(self.deleted)}, "
-            f"renamed {len(self.renamed)}, unchanged {len(self.unchanged)}, skipped {len(self.skipped)}",
-            f"  chunks embedded {self.chunks_embedded} ({rate:.0f}/s), reused {self.chunks_reused}",
-        ]
-        lines += [f"  skipped {path}: {why}" for path, why in self.skipped[:10]]
+        lines = [head, "  " + self.counts(),
+                 f"  chunks embedded {self.chunks_embedded} in {self.embed_seconds:.1f} s ({rate:.0f}/s), "
+                 f"reused {self.chunks_reused}"]
+        lines += self.changes()
+        lines += [f"  ! skipped  {path}: {why}" for path, why in self.skipped[:LISTED]]
+        if len(self.skipped) > LISTED:
+            lines.append(f"  ! skipped  ... and {len(self.skipped) - LISTED} more")
         return "\n".join(lines)
 
 
-@dataclass
-class _Previous:
-    manifest: dict[str, Any]
-    by_sha: dict[str, tuple[Document, list[Span], list[Chunk], np.ndarray]]
+def _h(*parts: str | None) -> str:
+    return hashlib.sha256("\0".join("" if p is None else p for p in parts).encode("utf-8")).hexdigest()[:16]
 
 
-def _settings_key(model: str, settings: ChunkSettings) -> dict[str, Any]:
-    return {"model": model, "chunking": settings.to_json()}
+def meta_key(doc: Document) -> str:
+    """Hash of everything about a document but its text (a metadata-only edit changes it)."""
+    return _h(doc.doc_id, doc.title, doc.date, doc.source, doc.url)
 
 
-def _load_previous(index_dir: Path, model: str, settings: ChunkSettings) -> tuple[_Previous | None, str]:
-    """The previous index's reusable parts, or None and the reason a full build is needed."""
-    try:
-        old = Index.load(index_dir)
-    except HaitiragError as err:
-        if not (index_dir / "manifest.json").exists():
-            return None, "no previous index"
-        return None, f"previous index unusable: {err}"
-    old_key = _settings_key(old.manifest["model"], ChunkSettings(**old.manifest["chunking"]))
-    if old_key != _settings_key(model, settings):
-        why = "model changed" if old.manifest["model"] != model else "chunking settings changed"
-        return None, why
-    vectors = old.vectors.reconstruct_n(0, old.vectors.ntotal) if old.vectors.ntotal else np.zeros((0, 1))
-    rows: dict[str, list[int]] = {}
-    for i, c in enumerate(old.chunks):
-        rows.setdefault(c.doc_id, []).append(i)
-    by_sha = {}
-    for doc_id, doc in old.documents.items():
-        r = rows.get(doc_id, [])
-        by_sha[doc.sha256] = (doc, old.sentences[doc_id], [old.chunks[i] for i in r], vectors[r])
-    return _Previous(old.manifest, by_sha), ""
+def vec_key(doc: Document) -> str:
+    """Hash of what the retrievers see (title and text): equal keys, equal chunks and vectors."""
+    return _h(doc.title, doc.sha256)
+
+
+def _settings_reason(manifest: dict[str, Any], model: str, settings: ChunkSettings) -> str:
+    """Why the index in ``manifest`` cannot be reused for ``model`` and ``settings`` ("" when it can)."""
+    if manifest.get("model") != model:
+        return f"model changed ({manifest.get('model')} -> {model})"
+    old, new = manifest.get("chunking") or {}, settings.to_json()
+    diffs = [f"{k} {old.get(k)} -> {v}" for k, v in new.items() if old.get(k) != v]
+    return f"chunking settings changed ({', '.join(diffs)})" if diffs else ""
 
 
 def plan_changes(documents: list[Document], manifest: dict[str, Any] | None) -> BuildReport:
-    """Compare the corpus with a manifest's per-document hashes (no embedding, no model)."""
-    report = BuildReport()
-    old = (manifest or {}).get("documents", {})
-    old_by_path = {m["path"]: m["sha256"] for m in old.values()}
-    old_paths_by_sha: dict[str, list[str]] = {}
-    for m in old.values():
-        old_paths_by_sha.setdefault(m["sha256"], []).append(m["path"])
-    seen_paths = {d.path for d in documents}
-    for d in documents:
-        if d.path in old_by_path:
-            (report.unchanged if old_by_path[d.path] == d.sha256 else report.modified).append(d.path)
-        else:
-            gone = [p for p in old_paths_by_sha.get(d.sha256, []) if p not in seen_paths]
-            if gone:
-                report.renamed.append(f"{gone[0]} -> {d.path}")
-            else:
-                report.added.append(d.path)
-    report.deleted = sorted(p for p in old_by_path if p not in seen_paths)
-    return report
+    """Compare the corpus with a manifest's per-document hashes (no embedding, no model).
 
-
-def build_index(corpus: str | Path = "corpus", index: str | Path = "index", *, model: str = DEFAULT_MODEL,
-                settings: ChunkSettings | None = None, full: bool = False, progress: bool = False,
-                embedder: Embedder | None = None, batch_size: int = 64, wait_s: float = 0.0) -> Index:
-    """Index ``corpus`` (a folder or one file) into the folder ``index``; return the loaded Index.
-
-    Only documents whose text is new are embedded unless ``full``; ``index.report`` says what changed.
+    Same path: unchanged, or modified when the text or (where the manifest records it) the metadata
+    differs. New path with the text of a path that is gone: renamed. Otherwise added; old paths
+    not accounted for: deleted.
     """
-    t0 = time.perf_counter()
-    settings = settings or ChunkSettings()
-    index_dir = Path(index)
-    emb = embedder or make_embedder(model)
-    model = emb.name
-    with build_lock(index_dir, wait_s=wait_s):
-        loaded = load_corpus(corpus)
-        docs = loaded.documents
-        previous, reason = (None, "--full") if full else _load_previous(index_dir, model, settings)
-        report = plan_changes(docs, previous.manifest if previous else _manifest_or_none(index_dir))
-        report.skipped = loaded.skipped
-        report.full, report.reason = previous is None, reason
-        chunker = Chunker(settings, fits=lambda doc, text: emb.fits(embed_text(doc.title, text)))
-
-        all_sentences: dict[str, list[Span]] = {}
-        all_chunks: list[Chunk] = []
-        vectors: list[np.ndarray | None] = []  # per chunk row: reused vector or None
-        for doc in docs:
-            reuse = previous.by_sha.get(doc.sha256) if previous else None
-            if reuse is not None:
-                _, sents, old_chunks, old_vecs = reuse
-                chunks = [Chunk(Chunker.chunk_id(doc.doc_id, c.start, c.end), doc.doc_id, c.text, c.start, c.end,
-                                c.n_tokens) for c in old_chunks]
-                vectors.extend(old_vecs)
-            else:
-                sents = chunker.sentences(doc)
-                chunks = chunker.chunk(doc, sents)
-                vectors.extend([None] * len(chunks))
-            all_sentences[doc.doc_id] = sents
-            all_chunks.extend(chunks)
-
-        todo = [i for i, v in enumerate(vectors) if v is None]
-        report.chunks_embedded, report.chunks_reused = len(todo), len(all_chunks) - len(todo)
-        titles = {d.doc_id: d.title for d in docs}
-        texts = [embed_text(titles[c.doc_id], c.text) for c in all_chunks]
-        t_embed = time.perf_counter()
-        fresh = _embed(emb, [texts[i] for i in todo], batch_size, progress)
-        report.embed_seconds = time.perf_counter() - t_embed
-        dim = emb.dimension if todo or not all_chunks else len(vectors[0])  # type: ignore[arg-type]
-        matrix = np.zeros((len(all_chunks), dim), dtype=np.float32)
-        for row, vec in zip(todo, fresh, strict=True):
-            matrix[row] = vec
-        for row, v in enumerate(vectors):
-            if v is not None:
-                matrix[row] = v
-
-        manifest = _write(index_dir, docs, all_sentences, all_chunks, matrix, texts, emb, model, settings)
-        prune(index_dir, keep={manifest["generation"], (previous.manifest if previous else {}).get("generation", "")})
-        report.documents, report.chunks = len(docs), len(all_chunks)
-        report.seconds = time.perf_counter() - t0
-        result = Index.load(index_dir, embedder=emb)
-        result.report = report
-        log.info("%s", report.summary())
-        return result
+    report = BuildReport(full=False)
+    old = list((manifest or {}).get("documents", {}).values())
+    old_by_path = {m["path"]: m for m in old}
+    seen_paths = {d.path for d in documents}
+    gone_by_sha: dict[str, list[str]] = {}
+    for m in old:
+        if m["path"] not in seen_paths:
+            gone_by_sha.setdefault(m["sha256"], []).append(m["path"])
+    renamed_from: set[str] = set()
+    old_vecs = {m.get("vec") or m["sha256"] for m in old}
+    for d in documents:
+        m = old_by_path.get(d.path)
+        if m is not None:
+            same = m["sha256"] == d.sha256 and m.get("meta", meta_key(d)) == meta_key(d)
+            (report.unchanged if same else report.modified).append(d.path)
+        elif gone_by_sha.get(d.sha256):
+            src = gone_by_sha[d.sha256].pop(0)
+            renamed_from.add(src)
+            report.renamed.append(f"{src} -> {d.path}")
+        else:
+            report.added.append(d.path)
+        if vec_key(d) not in old_vecs and d.sha256 not in old_vecs:
+            report.documents_to_embed += 1
+    report.deleted = sorted(p for p in old_by_path if p not in seen_paths and p not in renamed_from)
+    return report
 
 
 def _manifest_or_none(index_dir: Path) -> dict[str, Any] | None:
@@ -192,7 +179,216 @@ def _manifest_or_none(index_dir: Path) -> dict[str, Any] | None:
         return None
 
 
+def index_status(corpus: str | Path = "corpus", index: str | Path = "index", model: str = DEFAULT_MODEL,
+                 settings: ChunkSettings | None = None) -> BuildReport:
+    """What ``build_index`` with these arguments would do now, without loading a model or embedding.
+
+    ``report.full`` and ``report.reason`` say when a full rebuild is forced (no index, an unusable one,
+    another model or other chunking settings); the lists say what changed since the last build.
+    """
+    t0 = time.perf_counter()
+    settings = settings or ChunkSettings()
+    loaded = load_corpus(corpus)
+    index_dir = Path(index)
+    manifest: dict[str, Any] | None = None
+    try:
+        manifest = read_manifest(index_dir)
+        reason = _settings_reason(manifest, model, settings)
+        if not reason:
+            verify_files(index_dir, manifest)
+    except HaitiragError as err:
+        reason = f"no index at {index_dir}" if manifest is None and not (index_dir / "manifest.json").exists() \
+            else f"index unusable: {err}"
+    report = plan_changes(loaded.documents, manifest)
+    report.skipped = loaded.skipped
+    report.full, report.reason = bool(reason), reason
+    if reason:
+        report.documents_to_embed = len(loaded.documents)
+    report.documents = len(loaded.documents)
+    report.index = str(index_dir)
+    if manifest:
+        report.generation = str(manifest.get("generation", ""))
+        report.chunks = int(manifest.get("counts", {}).get("chunks", 0))
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+@dataclass
+class _Previous:
+    index: Index
+    by_vec: dict[str, tuple[list[Span], list[Chunk], np.ndarray]]  # vec_key -> sentences, chunks, vectors
+
+
+def _load_previous(index_dir: Path, manifest: dict[str, Any] | None, model: str,
+                   settings: ChunkSettings) -> tuple[_Previous | None, str]:
+    """The previous index's reusable parts, or None and the reason a full build is needed."""
+    from .index import Index
+
+    if manifest is None:
+        if (index_dir / "manifest.json").exists():
+            try:
+                read_manifest(index_dir)
+            except HaitiragError as err:
+                return None, f"previous index unusable: {err}"
+        return None, "no previous index"
+    reason = _settings_reason(manifest, model, settings)
+    if reason:
+        return None, reason
+    try:
+        old = Index.load(index_dir)
+    except HaitiragError as err:
+        return None, f"previous index unusable: {err}"
+    import numpy as np
+
+    vectors = old.vectors.reconstruct_n(0, old.vectors.ntotal) if old.vectors.ntotal else np.zeros((0, 1))
+    rows: dict[str, list[int]] = {}
+    for i, c in enumerate(old.chunks):
+        rows.setdefault(c.doc_id, []).append(i)
+    by_vec = {}
+    for doc_id, doc in old.documents.items():
+        r = rows.get(doc_id, [])
+        by_vec[vec_key(doc)] = (old.sentences[doc_id], [old.chunks[i] for i in r], vectors[r])
+    return _Previous(old, by_vec), ""
+
+
+def _up_to_date(docs: list[Document], manifest: dict[str, Any], model: str,
+                settings: ChunkSettings, index_dir: Path) -> bool:
+    """True when a build would change nothing: same model, settings and documents, sound files."""
+    if _settings_reason(manifest, model, settings):
+        return False
+    old = manifest.get("documents", {})
+    if len(old) != len(docs):
+        return False
+    for d in docs:
+        m = old.get(d.doc_id)
+        if m is None or m.get("path") != d.path or m.get("sha256") != d.sha256 or m.get("meta") != meta_key(d):
+            return False
+    try:
+        verify_files(index_dir, manifest)
+    except HaitiragError as err:
+        log.warning("the current index fails its checks (%s); rebuilding it", err)
+        return False
+    return True
+
+
+def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, model: str = DEFAULT_MODEL,
+                 settings: ChunkSettings | None = None, full: bool = False, progress: bool = False,
+                 embedder: Embedder | None = None, batch_size: int = 64, wait_s: float = 0.0) -> BuildReport:
+    """Bring the index folder ``index`` up to date with ``corpus``; return what was done.
+
+    The model is loaded only when something needs embedding. Holds the build lock throughout:
+    another build waits up to ``wait_s`` seconds, then gets ``IndexLockedError``.
+    """
+    t0 = time.perf_counter()
+    settings = settings or ChunkSettings()
+    index_dir = Path(index)
+    emb = embedder or make_embedder(model)
+    model = emb.name
+    with build_lock(index_dir, wait_s=wait_s):
+        loaded = load_corpus(corpus)
+        docs = loaded.documents
+        manifest = _manifest_or_none(index_dir)
+        old_gen = str((manifest or {}).get("generation", ""))
+        if not full and manifest is not None and _up_to_date(docs, manifest, model, settings, index_dir):
+            prune(index_dir, keep={old_gen, str(manifest.get("previous_generation", ""))})
+            report = plan_changes(docs, manifest)
+            report.skipped, report.wrote, report.index = loaded.skipped, False, str(index_dir)
+            report.documents, report.chunks = len(docs), int(manifest["counts"]["chunks"])
+            report.chunks_reused, report.generation = report.chunks, old_gen
+            report.previous_generation = str(manifest.get("previous_generation", ""))
+            report.seconds = time.perf_counter() - t0
+            log.info("%s", report.summary())
+            return report
+        pause("corpus loaded")
+        previous, reason = (None, "--full requested") if full else _load_previous(index_dir, manifest, model,
+                                                                                   settings)
+        report = plan_changes(docs, manifest)
+        report.skipped = loaded.skipped
+        report.full, report.reason = previous is None, reason
+        report.index, report.previous_generation = str(index_dir), old_gen
+        all_sentences, all_chunks, todo, reused = _chunk_all(docs, previous, settings, emb)
+        report.documents_to_embed = len({all_chunks[i].doc_id for i in todo})
+        report.chunks_embedded, report.chunks_reused = len(todo), len(all_chunks) - len(todo)
+        from .index import embed_text
+
+        titles = {d.doc_id: d.title for d in docs}
+        texts = [embed_text(titles[c.doc_id], c.text) for c in all_chunks]
+        t_embed = time.perf_counter()
+        fresh = _embed(emb, [texts[i] for i in todo], batch_size, progress)
+        report.embed_seconds = time.perf_counter() - t_embed
+        pause("embedded")
+        if todo:
+            dim, precision = int(fresh.shape[1]), emb.precision
+        elif manifest and previous is not None:
+            dim, precision = int(manifest["dimension"]), str(manifest.get("precision", "fp32"))
+        else:
+            dim, precision = emb.dimension, emb.precision
+        import numpy as np
+
+        matrix = np.zeros((len(all_chunks), dim), dtype=np.float32)
+        if todo:
+            matrix[todo] = fresh
+        for row, vec in reused.items():
+            matrix[row] = vec
+        new = _write(index_dir, docs, all_sentences, all_chunks, matrix, texts, model, precision, settings,
+                     previous_generation=old_gen)
+        prune(index_dir, keep={new["generation"], old_gen})
+        report.wrote, report.generation = True, str(new["generation"])
+        report.documents, report.chunks = len(docs), len(all_chunks)
+        report.seconds = time.perf_counter() - t0
+        log.info("%s", report.summary())
+        return report
+
+
+def build_index(corpus: str | Path = "corpus", index: str | Path = "index", *, model: str = DEFAULT_MODEL,
+                settings: ChunkSettings | None = None, full: bool = False, progress: bool = False,
+                embedder: Embedder | None = None, batch_size: int = 64, wait_s: float = 0.0) -> Index:
+    """Index ``corpus`` (a folder or one file) into the folder ``index``; return the loaded Index.
+
+    Only documents whose title or text is new are embedded unless ``full``; ``index.report`` says
+    what changed (see ``update_index``).
+    """
+    from .index import Index
+
+    emb = embedder or make_embedder(model)
+    report = update_index(corpus, index, model=model, settings=settings, full=full, progress=progress,
+                          embedder=emb, batch_size=batch_size, wait_s=wait_s)
+    result = Index.load(index, embedder=emb)
+    result.report = report
+    return result
+
+
+def _chunk_all(docs: list[Document], previous: _Previous | None, settings: ChunkSettings, emb: Embedder,
+               ) -> tuple[dict[str, list[Span]], list[Chunk], list[int], dict[int, np.ndarray]]:
+    """Sentences and chunks of every document (reused where possible), rows to embed, reused vectors."""
+    from .chunking import Chunker
+    from .index import embed_text
+
+    chunker = Chunker(settings, fits=lambda doc, text: emb.fits(embed_text(doc.title, text)))
+    all_sentences: dict[str, list[Span]] = {}
+    all_chunks: list[Chunk] = []
+    todo: list[int] = []
+    reused: dict[int, np.ndarray] = {}
+    for doc in docs:
+        reuse = previous.by_vec.get(vec_key(doc)) if previous else None
+        if reuse is not None:
+            sents, old_chunks, old_vecs = reuse
+            chunks = [Chunk(Chunker.chunk_id(doc.doc_id, c.start, c.end), doc.doc_id, c.text, c.start, c.end,
+                            c.n_tokens) for c in old_chunks]
+            for j, vec in enumerate(old_vecs):
+                reused[len(all_chunks) + j] = vec
+        else:
+            sents = chunker.sentences(doc)
+            chunks = chunker.chunk(doc, sents)
+            todo.extend(range(len(all_chunks), len(all_chunks) + len(chunks)))
+        all_sentences[doc.doc_id] = sents
+        all_chunks.extend(chunks)
+    return all_sentences, all_chunks, todo, reused
+
+
 def _embed(emb: Embedder, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+    import numpy as np
+
     if not texts:
         return np.zeros((0, 1), dtype=np.float32)
     from tqdm import tqdm
@@ -207,14 +403,20 @@ def _embed(emb: Embedder, texts: list[str], batch_size: int, progress: bool) -> 
 
 
 def _write(index_dir: Path, docs: list[Document], sentences: dict[str, list[Span]], chunks: list[Chunk],
-           matrix: np.ndarray, texts: list[str], emb: Embedder, model: str, settings: ChunkSettings) -> dict[str, Any]:
+           matrix: np.ndarray, texts: list[str], model: str, precision: str, settings: ChunkSettings,
+           previous_generation: str) -> dict[str, Any]:
     import faiss
 
+    from .keyword import KeywordIndex
+
+    if not (len(chunks) == len(matrix) == len(texts)):  # a bug, not bad input: refuse to write a broken index
+        raise HaitiragError(f"internal error: {len(chunks)} chunks, {len(matrix)} vectors, {len(texts)} texts")
     tmp = new_tmp_dir(index_dir)
     flat = faiss.IndexFlatIP(matrix.shape[1])
     if len(matrix):
         flat.add(matrix)
     faiss.write_index(flat, str(tmp / "vectors.faiss"))
+    pause("vectors written")
     with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as f:
         for c in chunks:
             f.write(json.dumps(c.to_json(), ensure_ascii=False) + "\n")
@@ -224,37 +426,19 @@ def _write(index_dir: Path, docs: list[Document], sentences: dict[str, list[Span
     with (tmp / "documents.jsonl").open("w", encoding="utf-8") as f:
         for d in docs:
             f.write(json.dumps({**d.to_json(), "sentences": sentences[d.doc_id]}, ensure_ascii=False) + "\n")
+    pause("records written")
     (tmp / "bm25").mkdir()
     KeywordIndex.build(texts).save(tmp / "bm25")
     manifest = {
         "haitirag_version": __version__,
+        "previous_generation": previous_generation,
         "model": model,
         "dimension": int(matrix.shape[1]),
-        "precision": emb.precision,
+        "precision": precision,
         "metric": "inner product of L2-normalised vectors (cosine)",
         "chunking": settings.to_json(),
         "counts": {"documents": len(docs), "chunks": len(chunks)},
-        "documents": {d.doc_id: {"path": d.path, "sha256": d.sha256, "n_chunks": n_chunks.get(d.doc_id, 0)}
-                      for d in docs},
+        "documents": {d.doc_id: {"path": d.path, "sha256": d.sha256, "meta": meta_key(d), "vec": vec_key(d),
+                                 "n_chunks": n_chunks.get(d.doc_id, 0)} for d in docs},
     }
     return write_generation(index_dir, tmp, manifest)
-
-
-def index_status(corpus: str | Path = "corpus", index: str | Path = "index", model: str | None = None,
-                 settings: ChunkSettings | None = None) -> BuildReport:
-    """What a build would do now, without embedding anything."""
-    docs = load_corpus(corpus)
-    try:
-        manifest = read_manifest(index)
-    except HaitiragError as err:
-        report = plan_changes(docs.documents, None)
-        report.reason = str(err)
-        return report
-    report = plan_changes(docs.documents, manifest)
-    report.skipped = docs.skipped
-    report.full = False
-    if model and model != manifest["model"]:
-        report.full, report.reason = True, f"model changed ({manifest['model']} -> {model})"
-    elif settings and settings.to_json() != manifest["chunking"]:
-        report.full, report.reason = True, "chunking settings changed"
-    return report

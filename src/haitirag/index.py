@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -12,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .embedding import Embedder, make_embedder
-from .errors import IndexCorruptError, IndexMismatchError, QueryError
+from .errors import HaitiragError, IndexCorruptError, IndexMismatchError, QueryError
 from .keyword import KeywordIndex
 from .records import Answer, Chunk, Document, Passage
-from .store import read_manifest, verify_files
+from .store import Stamp, manifest_stamp, read_manifest, verify_files
 
 if TYPE_CHECKING:
     from .build import BuildReport
@@ -76,13 +77,36 @@ class Index:
         self._embedder = embedder
         self.report: BuildReport | None = None
         self._answerer: Any = None
+        self._stamp: Stamp | None = None  # the manifest's stat when loaded (see refresh)
+        self._refresh_lock = threading.Lock()
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path = "index", model: str | None = None, embedder: Embedder | None = None) -> Index:
+        """Open the index folder ``path``: the manifest's generation, every file checked.
+
+        Should a build swap in a new generation (and prune the one being read) while this reads,
+        the read starts again with the new manifest.
+        """
+        for attempt in range(3):
+            stamp = manifest_stamp(path)
+            manifest = read_manifest(path)
+            try:
+                index = cls._load_generation(path, manifest, model, embedder)
+            except IndexCorruptError:
+                if attempt == 2 or manifest_stamp(path) == stamp:
+                    raise  # the files are damaged, not replaced under us
+                log.info("index %s changed while loading; loading the new build", path)
+                continue
+            index._stamp = stamp
+            return index
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load_generation(cls, path: str | Path, manifest: dict[str, Any], model: str | None,
+                         embedder: Embedder | None) -> Index:
         import faiss
 
-        manifest = read_manifest(path)
         built_with = manifest["model"]
         asked = model or (embedder.name if embedder is not None else None)
         if asked and asked != built_with:
@@ -113,19 +137,42 @@ class Index:
         return cls(path, manifest, documents, sentences, chunks, vectors, keyword, embedder)
 
     def refresh(self) -> bool:
-        """Switch to a newer build of the same folder if one was swapped in; True when it did."""
-        try:
-            generation = read_manifest(self.path).get("generation")
-        except Exception:  # a missing or broken manifest: keep serving what is loaded
+        """Switch to a newer build of the same folder if one was swapped in; True when it did.
+
+        Cheap when nothing changed (one ``stat`` of the manifest), so call it before each question:
+        the web page does. A missing, broken or half-readable new build is ignored (with a warning,
+        once) and the loaded one keeps serving. Concurrent calls load the new build once and the
+        whole state is swapped in one step; call it between questions, not while another thread is
+        in the middle of one (the web page answers one question at a time).
+        """
+        stamp = manifest_stamp(self.path)
+        if stamp is None or stamp == self._stamp:
             return False
-        if generation == self.manifest.get("generation"):
-            return False
-        fresh = Index.load(self.path, embedder=self._embedder)
-        self.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in ("_embedder", "_answerer")})
-        if self._answerer is not None:
-            self._answerer = None
-        log.info("switched to index generation %s", generation)
-        return True
+        with self._refresh_lock:
+            if stamp == self._stamp:
+                return False
+            try:
+                manifest = read_manifest(self.path)
+            except HaitiragError as err:
+                log.warning("not switching to the new index at %s: %s", self.path, err)
+                self._stamp = stamp  # retry when the manifest changes again
+                return False
+            if manifest.get("generation") == self.manifest.get("generation"):
+                self._stamp = stamp
+                return False
+            same_model = manifest.get("model") == self.manifest.get("model")
+            try:
+                fresh = Index.load(self.path, embedder=self._embedder if same_model else None)
+            except HaitiragError as err:
+                log.warning("not switching to the new index at %s: %s", self.path, err)
+                self._stamp = stamp
+                return False
+            state = {k: v for k, v in fresh.__dict__.items() if k not in ("_refresh_lock", "report")}
+            state["_embedder"] = self._embedder if same_model else fresh._embedder
+            state["_answerer"] = None  # it may hold per-index data
+            self.__dict__.update(state)
+            log.info("switched to index generation %s", manifest.get("generation"))
+            return True
 
     # -- properties --------------------------------------------------------------------------------
     @property

@@ -10,11 +10,16 @@ Layout of ``index/`` (format version 1)::
         bm25/              bm25s keyword index (JSON + .npy), row i = chunk i
     build.lock             held by a running build
 
-``manifest.json`` holds: format, format_version, haitirag_version, generation, created, model,
-dimension, precision, chunking, counts, documents (doc_id -> path, sha256, n_chunks), and files
-(relative path -> bytes, sha256). A build writes a new ``tmp-*`` folder, renames it to ``gen-*``,
-then swaps the manifest in with ``os.replace``: a reader sees the old index or the new, never a mix,
-and a killed build leaves the previous index untouched.
+``manifest.json`` holds: format, format_version, haitirag_version, generation, previous_generation,
+created, model, dimension, precision, chunking, counts, documents (doc_id -> path, sha256 of the text,
+meta: hash of the other fields, vec: hash of what was embedded, n_chunks), and files (relative path ->
+bytes, sha256). A build writes a new ``tmp-*`` folder, renames it to ``gen-*``, then swaps the manifest
+in with ``os.replace``: a reader sees the old index or the new, never a mix, and a killed build leaves
+the previous index untouched. The next build removes what a killed one left (``tmp-*``, orphan
+``gen-*``) and keeps the current and the previous generation.
+
+Test-only hook: when the environment variable ``HAITIRAG_TEST_PAUSE`` holds a number of seconds,
+a build sleeps that long at each stage boundary (``pause``), so tests can kill it at every stage.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -34,13 +40,36 @@ from typing import Any
 
 from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "build_lock", "read_manifest", "verify_files", "write_generation"]
+log = logging.getLogger(__name__)
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "build_lock", "manifest_stamp", "pause", "prune", "read_manifest",
+           "verify_files", "write_generation"]
 
 FORMAT = "haitirag-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 LOCK = "build.lock"
 FIX = "run `haitirag build` to rebuild it"
+PAUSE_ENV = "HAITIRAG_TEST_PAUSE"
+Stamp = tuple[int, int, int, int]
+
+
+def pause(stage: str) -> None:
+    """Test-only: sleep ``$HAITIRAG_TEST_PAUSE`` seconds at a build stage (no-op when unset)."""
+    delay = os.environ.get(PAUSE_ENV)
+    if delay:
+        log.debug("pause at %s", stage)
+        time.sleep(float(delay))
+
+
+def manifest_stamp(index_dir: str | Path) -> Stamp | None:
+    """(inode, size, mtime, ctime) of the manifest, or None without one: a cheap "has it changed?" check.
+    Every build replaces the file (a new inode), so a new build always changes the stamp."""
+    try:
+        st = os.stat(Path(index_dir) / MANIFEST)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _sha256(path: Path) -> str:
@@ -125,12 +154,17 @@ def write_generation(index_dir: str | Path, tmp: Path, manifest: dict[str, Any])
         json.dumps(manifest["files"], sort_keys=True).encode() + uuid.uuid4().bytes).hexdigest()[:12]
     manifest["created"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     _fsync_tree(tmp)
+    pause("data written")
     gen = generation_dir(root, manifest)
     os.replace(tmp, gen)
+    _fsync_dir(root)
+    pause("generation renamed")
     staged = root / f"{MANIFEST}.tmp-{uuid.uuid4().hex[:8]}"
-    staged.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    with staged.open("rb") as f:
+    with staged.open("w", encoding="utf-8") as f:
+        f.write(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+        f.flush()
         os.fsync(f.fileno())
+    pause("manifest staged")
     os.replace(staged, root / MANIFEST)
     _fsync_dir(root)
     return manifest
@@ -167,7 +201,8 @@ def build_lock(index_dir: str | Path, wait_s: float = 0.0) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise IndexLockedError(
-                        f"another build is running on {root}; wait for it to finish, then build again") from None
+                        f"another build is running on {root}; wait for it to finish and build again, "
+                        "or pass --wait SECONDS") from None
                 time.sleep(0.1)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
