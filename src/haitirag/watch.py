@@ -17,6 +17,7 @@ from typing import Any
 
 from .build import BuildReport, update_index
 from .corpus import iter_corpus_files
+from .embedding import DEFAULT_MODEL, make_embedder
 from .errors import HaitiragError
 
 __all__ = ["snapshot", "watch"]
@@ -51,6 +52,8 @@ def watch(corpus: str | Path = "corpus", index: str | Path = "index", *, interva
     and retried after the next change; the index stays as it was.
     """
     stop = stop or threading.Event()
+    if build_options.get("embedder") is None:  # load the model once, not at every build
+        build_options["embedder"] = make_embedder(build_options.pop("model", DEFAULT_MODEL))
 
     def build() -> None:
         try:
