@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,7 @@ class BuildReport:
     documents_to_embed: int = 0  # documents whose title and text are not in the previous index
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, in order
     wrote: bool = False  # False: nothing changed, the index was left as it was
     generation: str = ""
     previous_generation: str = ""
@@ -284,14 +286,26 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
     index_dir = Path(index)
     emb = embedder or make_embedder(model)
     model = emb.name
+    timings: dict[str, float] = {}
+    mark = [t0]
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        timings[stage] = timings.get(stage, 0.0) + now - mark[0]
+        mark[0] = now
+
     with build_lock(index_dir, wait_s=wait_s):
+        lap("lock")
         loaded = load_corpus(corpus)
         docs = loaded.documents
         manifest = _manifest_or_none(index_dir)
         old_gen = str((manifest or {}).get("generation", ""))
+        lap("load corpus")
         if not full and manifest is not None and _up_to_date(docs, manifest, model, settings, index_dir):
+            lap("check index")
             prune(index_dir, keep={old_gen, str(manifest.get("previous_generation", ""))})
             report = plan_changes(docs, manifest)
+            report.timings = timings
             report.skipped, report.wrote, report.index = loaded.skipped, False, str(index_dir)
             report.documents, report.chunks = len(docs), int(manifest["counts"]["chunks"])
             report.chunks_reused, report.generation = report.chunks, old_gen
@@ -299,14 +313,20 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
             report.seconds = time.perf_counter() - t0
             log.info("%s", report.summary())
             return report
+        lap("check index")
         pause("corpus loaded")
         previous, reason = (None, "--full requested") if full else _load_previous(index_dir, manifest, model,
                                                                                    settings)
         report = plan_changes(docs, manifest)
-        report.skipped = loaded.skipped
+        report.skipped, report.timings = loaded.skipped, timings
         report.full, report.reason = previous is None, reason
         report.index, report.previous_generation = str(index_dir), old_gen
+        lap("load previous index")
+        if previous is None or report.documents_to_embed:
+            emb.dimension  # noqa: B018 -- load the model now, so its cost shows as its own stage
+            lap("load model")
         all_sentences, all_chunks, todo, reused = _chunk_all(docs, previous, settings, emb)
+        lap("chunk")
         report.documents_to_embed = len({all_chunks[i].doc_id for i in todo})
         report.chunks_embedded, report.chunks_reused = len(todo), len(all_chunks) - len(todo)
         from .index import embed_text
@@ -316,6 +336,7 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
         t_embed = time.perf_counter()
         fresh = _embed(emb, [texts[i] for i in todo], batch_size, progress)
         report.embed_seconds = time.perf_counter() - t_embed
+        lap("embed")
         pause("embedded")
         if todo:
             dim, precision = int(fresh.shape[1]), emb.precision
@@ -331,8 +352,9 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
         for row, vec in reused.items():
             matrix[row] = vec
         new = _write(index_dir, docs, all_sentences, all_chunks, matrix, texts, model, precision, settings,
-                     previous_generation=old_gen)
+                     previous_generation=old_gen, lap=lap)
         prune(index_dir, keep={new["generation"], old_gen})
+        lap("prune")
         report.wrote, report.generation = True, str(new["generation"])
         report.documents, report.chunks = len(docs), len(all_chunks)
         report.seconds = time.perf_counter() - t0
@@ -404,7 +426,7 @@ def _embed(emb: Embedder, texts: list[str], batch_size: int, progress: bool) -> 
 
 def _write(index_dir: Path, docs: list[Document], sentences: dict[str, list[Span]], chunks: list[Chunk],
            matrix: np.ndarray, texts: list[str], model: str, precision: str, settings: ChunkSettings,
-           previous_generation: str) -> dict[str, Any]:
+           previous_generation: str, lap: Callable[[str], None]) -> dict[str, Any]:
     import faiss
 
     from .keyword import KeywordIndex
@@ -427,8 +449,10 @@ def _write(index_dir: Path, docs: list[Document], sentences: dict[str, list[Span
         for d in docs:
             f.write(json.dumps({**d.to_json(), "sentences": sentences[d.doc_id]}, ensure_ascii=False) + "\n")
     pause("records written")
+    lap("write vectors and records")
     (tmp / "bm25").mkdir()
     KeywordIndex.build(texts).save(tmp / "bm25")
+    lap("keyword index")
     manifest = {
         "haitirag_version": __version__,
         "previous_generation": previous_generation,
@@ -441,4 +465,6 @@ def _write(index_dir: Path, docs: list[Document], sentences: dict[str, list[Span
         "documents": {d.doc_id: {"path": d.path, "sha256": d.sha256, "meta": meta_key(d), "vec": vec_key(d),
                                  "n_chunks": n_chunks.get(d.doc_id, 0)} for d in docs},
     }
-    return write_generation(index_dir, tmp, manifest)
+    new = write_generation(index_dir, tmp, manifest)
+    lap("checksums, fsync, swap")
+    return new
