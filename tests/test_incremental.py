@@ -330,7 +330,7 @@ def test_killed_builds_leave_a_loadable_consistent_index(corpus: Path, tmp_path:
 def test_concurrent_builds_never_interleave(corpus: Path, tmp_path: Path):
     corpus_b = _state_b(corpus, tmp_path / "corpus_b")
     index = tmp_path / "index"
-    env = {**os.environ, PAUSE_ENV: "0.4"}
+    env = {**os.environ, PAUSE_ENV: "0.5"}  # a build holds the lock for 3.5 s or more: the two overlap
 
     def start(c: Path, wait: str) -> subprocess.Popen[str]:
         return subprocess.Popen([sys.executable, "-m", "haitirag", "build", "--corpus", str(c), "--index",

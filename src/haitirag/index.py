@@ -143,7 +143,7 @@ class Index:
         the web page does. A missing, broken or half-readable new build is ignored (with a warning,
         once) and the loaded one keeps serving. Concurrent calls load the new build once and the
         whole state is swapped in one step; call it between questions, not while another thread is
-        in the middle of one (the web page answers one question at a time).
+        in the middle of one (a Gradio event runs one question at a time by default).
         """
         stamp = manifest_stamp(self.path)
         if stamp is None or stamp == self._stamp:
