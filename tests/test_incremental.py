@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import haitirag
 from haitirag.build import index_status, update_index
@@ -273,6 +274,22 @@ def test_leftovers_of_killed_builds_are_removed(hash_index: haitirag.Index, corp
     haitirag.build_index(corpus, root, model=HASH_MODEL)  # nothing changed: no write, but cleans up
     names = {p.name for p in root.iterdir()}
     assert names == {"manifest.json", "build.lock", f"gen-{hash_index.manifest['generation']}"}
+
+
+def test_failed_write_keeps_the_previous_index(hash_index: haitirag.Index, corpus: Path, monkeypatch):
+    from haitirag.keyword import KeywordIndex
+
+    def disk_full(self, folder):  # type: ignore[no-untyped-def]
+        raise OSError(28, "No space left on device")
+
+    edit(corpus)
+    monkeypatch.setattr(KeywordIndex, "save", disk_full)
+    with pytest.raises(haitirag.HaitiragError, match=r"could not write the new index .*No space left.*unchanged"):
+        update_index(corpus, hash_index.path, model=HASH_MODEL)
+    assert not any(p.name.startswith("tmp-") for p in hash_index.path.iterdir())
+    assert haitirag.load_index(hash_index.path).manifest == hash_index.manifest
+    monkeypatch.undo()
+    assert update_index(corpus, hash_index.path, model=HASH_MODEL).added == ["new.md"]
 
 
 # -- crash safety and the lock ------------------------------------------------------------------------------

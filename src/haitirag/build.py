@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -351,8 +352,13 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
             matrix[todo] = fresh
         for row, vec in reused.items():
             matrix[row] = vec
-        new = _write(index_dir, docs, all_sentences, all_chunks, matrix, texts, model, precision, settings,
-                     previous_generation=old_gen, lap=lap)
+        try:
+            new = _write(index_dir, docs, all_sentences, all_chunks, matrix, texts, model, precision, settings,
+                         previous_generation=old_gen, lap=lap)
+        except OSError as err:
+            raise HaitiragError(f"could not write the new index in {index_dir} ({err}); the previous index is "
+                                "unchanged: free disk space or fix the folder's permissions, then build again"
+                                ) from err
         prune(index_dir, keep={new["generation"], old_gen})
         lap("prune")
         report.wrote, report.generation = True, str(new["generation"])
@@ -434,37 +440,44 @@ def _write(index_dir: Path, docs: list[Document], sentences: dict[str, list[Span
     if not (len(chunks) == len(matrix) == len(texts)):  # a bug, not bad input: refuse to write a broken index
         raise HaitiragError(f"internal error: {len(chunks)} chunks, {len(matrix)} vectors, {len(texts)} texts")
     tmp = new_tmp_dir(index_dir)
-    flat = faiss.IndexFlatIP(matrix.shape[1])
-    if len(matrix):
-        flat.add(matrix)
-    faiss.write_index(flat, str(tmp / "vectors.faiss"))
-    pause("vectors written")
-    with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as f:
+    try:
+        flat = faiss.IndexFlatIP(matrix.shape[1])
+        if len(matrix):
+            flat.add(matrix)
+        try:
+            faiss.write_index(flat, str(tmp / "vectors.faiss"))
+        except RuntimeError as err:  # faiss reports I/O errors as RuntimeError
+            raise OSError(f"vectors.faiss: {err}") from err
+        pause("vectors written")
+        with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as f:
+            for c in chunks:
+                f.write(json.dumps(c.to_json(), ensure_ascii=False) + "\n")
+        n_chunks: dict[str, int] = {}
         for c in chunks:
-            f.write(json.dumps(c.to_json(), ensure_ascii=False) + "\n")
-    n_chunks: dict[str, int] = {}
-    for c in chunks:
-        n_chunks[c.doc_id] = n_chunks.get(c.doc_id, 0) + 1
-    with (tmp / "documents.jsonl").open("w", encoding="utf-8") as f:
-        for d in docs:
-            f.write(json.dumps({**d.to_json(), "sentences": sentences[d.doc_id]}, ensure_ascii=False) + "\n")
-    pause("records written")
-    lap("write vectors and records")
-    (tmp / "bm25").mkdir()
-    KeywordIndex.build(texts).save(tmp / "bm25")
-    lap("keyword index")
-    manifest = {
-        "haitirag_version": __version__,
-        "previous_generation": previous_generation,
-        "model": model,
-        "dimension": int(matrix.shape[1]),
-        "precision": precision,
-        "metric": "inner product of L2-normalised vectors (cosine)",
-        "chunking": settings.to_json(),
-        "counts": {"documents": len(docs), "chunks": len(chunks)},
-        "documents": {d.doc_id: {"path": d.path, "sha256": d.sha256, "meta": meta_key(d), "vec": vec_key(d),
-                                 "n_chunks": n_chunks.get(d.doc_id, 0)} for d in docs},
-    }
-    new = write_generation(index_dir, tmp, manifest)
+            n_chunks[c.doc_id] = n_chunks.get(c.doc_id, 0) + 1
+        with (tmp / "documents.jsonl").open("w", encoding="utf-8") as f:
+            for d in docs:
+                f.write(json.dumps({**d.to_json(), "sentences": sentences[d.doc_id]}, ensure_ascii=False) + "\n")
+        pause("records written")
+        lap("write vectors and records")
+        (tmp / "bm25").mkdir()
+        KeywordIndex.build(texts).save(tmp / "bm25")
+        lap("keyword index")
+        manifest = {
+            "haitirag_version": __version__,
+            "previous_generation": previous_generation,
+            "model": model,
+            "dimension": int(matrix.shape[1]),
+            "precision": precision,
+            "metric": "inner product of L2-normalised vectors (cosine)",
+            "chunking": settings.to_json(),
+            "counts": {"documents": len(docs), "chunks": len(chunks)},
+            "documents": {d.doc_id: {"path": d.path, "sha256": d.sha256, "meta": meta_key(d), "vec": vec_key(d),
+                                     "n_chunks": n_chunks.get(d.doc_id, 0)} for d in docs},
+        }
+        new = write_generation(index_dir, tmp, manifest)
+    except BaseException:  # disk full, Ctrl-C...: leave no half-written folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     lap("checksums, fsync, swap")
     return new

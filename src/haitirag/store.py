@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
+from .errors import HaitiragError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +190,12 @@ def prune(index_dir: str | Path, keep: set[str]) -> None:
 def build_lock(index_dir: str | Path, wait_s: float = 0.0) -> Iterator[None]:
     """Hold the index's build lock; wait up to ``wait_s`` seconds for another build, then refuse."""
     root = Path(index_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise HaitiragError(f"cannot write to the index folder {root} ({err.strerror}); "
+                            "choose a writable folder with --index") from err
     deadline = time.monotonic() + wait_s
     try:
         while True:
