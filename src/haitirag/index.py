@@ -139,11 +139,11 @@ class Index:
     def refresh(self) -> bool:
         """Switch to a newer build of the same folder if one was swapped in; True when it did.
 
-        Cheap when nothing changed (one ``stat`` of the manifest), so call it before each question:
-        the web page does. A missing, broken or half-readable new build is ignored (with a warning,
-        once) and the loaded one keeps serving. Concurrent calls load the new build once and the
-        whole state is swapped in one step; call it between questions, not while another thread is
-        in the middle of one (a Gradio event runs one question at a time by default).
+        Cheap when nothing changed (one ``stat`` of the manifest), so call it before each question.
+        A missing, broken or half-readable new build is ignored (with a warning, once) and the loaded
+        one keeps serving. Concurrent calls load the new build once and the whole state is swapped in
+        one step; call it between questions, not while another thread is in the middle of one (a
+        server answering questions in parallel should rather swap whole ``Index`` objects).
         """
         stamp = manifest_stamp(self.path)
         if stamp is None or stamp == self._stamp:
