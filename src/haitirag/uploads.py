@@ -51,14 +51,13 @@ def safe_name(name: str) -> str:
     """
     base = re.split(r"[\\/]", name)[-1]
     base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._-")
-    base = re.sub(r"\.{2,}", ".", base)
     stem, dot, ext = base.rpartition(".")
     ext = f".{ext.lower()}" if dot else ""
     if ext not in ALLOWED_EXTENSIONS:
         raise ValueError(f"only {', '.join(ALLOWED_EXTENSIONS)} files can be added"
                          + (f", not {ext}" if ext else " (the name has no extension)"))
-    stem = stem.strip("._-")[: MAX_NAME_CHARS - len(ext)] or "upload"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)
+    stem = re.sub(r"\.{2,}", ".", stem).strip("._-")[: MAX_NAME_CHARS - len(ext)].strip("._-") or "upload"
     return stem + ext
 
 
