@@ -275,8 +275,9 @@ button.hr-cite:hover, button.hr-open:hover { text-decoration: underline; }
 .hr-passage-text, .hr-doc-text { white-space: pre-wrap; line-height: 1.55; }
 mark { background: #fde68a; color: inherit; padding: 0 0.1em; border-radius: 3px; }
 mark.hr-cited { background: #fcd34d; box-shadow: 0 0 0 2px #f59e0b; }
-.hr-doc-head { position: sticky; top: 0; background: var(--background-fill-primary); z-index: 1; padding-bottom: 0.4em;
-  border-bottom: 1px solid var(--border-color-primary); margin-bottom: 0.6em; }
+.hr-doc-head { padding-bottom: 0.4em; border-bottom: 1px solid var(--border-color-primary); margin-bottom: 0.6em; }
+.hr-doc-text { max-height: 560px; overflow-y: auto; padding-right: 0.4em; }
+pre.hr-build { white-space: pre-wrap; font-size: 0.85em; }
 .hr-doc-title { font-size: 1.15em; font-weight: 700; }
 .hr-doc-meta, .hr-doc-label { font-size: 0.9em; color: var(--body-text-color-subdued); }
 #hr-header h1 { margin: 0; font-size: 1.6em; }
@@ -455,7 +456,7 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
                                            js_on_load=CITE_JS, max_height=640)
                     with gr.Tab("Document", id="document"):
                         document = gr.HTML(render.render_document(None), elem_id="hr-document",
-                                           js_on_load=SCROLL_JS, max_height=640)
+                                           js_on_load=SCROLL_JS)
                     with gr.Tab("Add documents", id="corpus"):
                         gr.Markdown(f"Add `{'`, `'.join(ALLOWED_EXTENSIONS)}` files (UTF-8, up to "
                                     f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB each) to the corpus folder, then "
