@@ -120,7 +120,7 @@ def test_safe_name(name: str, expected: str):
 
 @pytest.mark.parametrize("name", ["evil.exe", "archive.tar.gz", "noext", "report.txt.sh", "x.pdf"])
 def test_safe_name_refuses_other_extensions(name: str):
-    with pytest.raises(ValueError, match="only .txt"):
+    with pytest.raises(ValueError, match=r"only \.txt"):
         safe_name(name)
 
 
@@ -280,3 +280,18 @@ def test_a_failed_rebuild_keeps_the_old_index(corpus: Path, tmp_path: Path):
     assert job.done.wait(30) and not job.ok
     assert "still answering from the previous index" in job.message and "no documents" in job.message
     assert served.current() is index
+
+
+def test_serve_refuses_a_busy_port_in_one_line(tmp_path: Path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "haitirag", "serve", "--index", str(tmp_path / "none"),
+                            "--port", str(port)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: cannot listen on 127.0.0.1") and "--port" in r.stderr

@@ -39,7 +39,8 @@ The port authority opened a new container terminal in Mombasa on Tuesday.
 
 The new terminal can handle 450,000 containers a year, officials said.
 
-A reader pasted this markup into the story: <img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> <b>not bold</b>.
+A reader pasted this markup into the story: <img src=x onerror="window.__pwned=1">
+<script>window.__pwned=2</script> <b>not bold</b>.
 """
 
 if not CHROMIUM.exists():

@@ -135,7 +135,7 @@ def render_evidence(answer: Answer | None, turn: int) -> str:
     if answer.resolved_question and answer.resolved_question != answer.question:
         parts.append(f'<div class="hr-resolved">Searched for: {esc(answer.resolved_question)}</div>')
     for i, p in enumerate(answer.passages):
-        quotes = [(c.start, c.end) for c in answer.citations if c.doc_id == p.doc_id]
+        local = [(c.start - p.start, c.end - p.start) for c in answer.citations if c.doc_id == p.doc_id]
         numbers = [n for n, c in enumerate(answer.citations, 1)
                    if c.doc_id == p.doc_id and c.start < p.end and c.end > p.start]
         badge = "".join(f'<span class="hr-badge">[{n}]</span>' for n in numbers)
@@ -144,7 +144,7 @@ def render_evidence(answer: Answer | None, turn: int) -> str:
             f'<div class="hr-passage-head">{badge}<button type="button" class="hr-open hr-k-t{turn}p{i}" '
             f'title="Show the whole document">{_meta(p.title, p.date, p.source)}</button>'
             f'<span class="hr-score" title="retrieval score">score {p.score:.3f}</span></div>'
-            f'<div class="hr-passage-text">{_highlight(p.text, 0, len(p.text), [(s - p.start, e - p.start) for s, e in quotes])}</div>'
+            f'<div class="hr-passage-text">{_highlight(p.text, 0, len(p.text), local)}</div>'
             "</div>")
     parts.append("</div>")
     return "".join(parts)

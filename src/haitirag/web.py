@@ -20,9 +20,10 @@ from typing import Any
 
 from . import render
 from .embedding import DEFAULT_MODEL
+from .errors import HaitiragError
 from .uploads import ALLOWED_EXTENSIONS, MAX_UPLOAD_BYTES, save_uploads
 
-__all__ = ["BuildJob", "ServedIndex", "example_questions", "launch", "make_app", "open_or_build", "serve"]
+__all__ = ["BuildJob", "ServeError", "ServedIndex", "example_questions", "launch", "make_app", "open_or_build", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,10 @@ SEED_TITLE = "us declines to deploy troops to haiti despite kenya's lead in miss
 SEED_QUESTIONS = ("Which court blocked Kenya's deployment?",
                   "How many troops did Benin pledge to send?",
                   "Who signed the deployment agreement?")
+
+
+class ServeError(HaitiragError):
+    """The page cannot be served (the address or port is unusable)."""
 
 
 def _quiet_environment() -> None:
@@ -79,13 +84,10 @@ class _CountingEmbedder:
 
     def __init__(self, inner: Any, job: BuildJob):
         self.inner, self.job = inner, job
+        self.name: str = str(inner.name)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
-
-    @property
-    def name(self) -> str:
-        return str(self.inner.name)
 
     @property
     def dimension(self) -> int:
@@ -175,7 +177,8 @@ class ServedIndex:
         try:
             built = build_index(self.corpus, self.path, model=self._index.model,
                                 embedder=_CountingEmbedder(self._embedder, job))
-            summary = built.report.summary() if getattr(built, "report", None) is not None else "index rebuilt"
+            report = getattr(built, "report", None)
+            summary = report.summary() if report is not None else "index rebuilt"
             job.stage = "loading the new index"
             fresh = Index.load(self.path, embedder=self._embedder)
             with self._lock:
@@ -254,7 +257,8 @@ CSS = """
 .hr-note { margin-left: 0.6em; color: var(--color-accent); }
 .hr-answer { line-height: 1.55; }
 .hr-abstain { font-weight: 600; }
-.hr-cites { margin-top: 0.5em; font-size: 0.9em; border-top: 1px solid var(--border-color-primary); padding-top: 0.4em; }
+.hr-cites { margin-top: 0.5em; font-size: 0.9em; border-top: 1px solid var(--border-color-primary);
+  padding-top: 0.4em; }
 .hr-label { color: var(--body-text-color-subdued); margin-bottom: 0.2em; }
 .hr-cite-line { margin: 0.15em 0; }
 button.hr-cite, button.hr-open { all: unset; cursor: pointer; color: var(--link-text-color, #2563eb); }
@@ -492,12 +496,28 @@ def launch(app: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = Tr
                       footer_links=[], max_file_size=2 * MAX_UPLOAD_BYTES, show_error=True)
 
 
+def _check_port(host: str, port: int) -> None:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except (OSError, OverflowError) as err:
+        raise ServeError(f"cannot listen on {host}:{port} ({getattr(err, 'strerror', None) or err}); "
+                         "stop the other server or pick another port with --port") from err
+
+
 def serve(corpus: str | Path = "corpus", index: str | Path = "index", host: str = "127.0.0.1", port: int = 7860,
           model: str = DEFAULT_MODEL) -> None:
     """Load (or build) the index, warm the model up and serve the page until interrupted."""
     _quiet_environment()
+    _check_port(host, port)
     idx = open_or_build(corpus, index, model)
     idx.embedder.encode(["warm up"])  # load the model now, not on the first question
     app = make_app(ServedIndex(corpus, index, idx))
-    log.warning("serving %s on http://%s:%d", index, host, port)
-    launch(app, host, port)
+    log.info("serving %s on http://%s:%d", index, host, port)
+    try:
+        launch(app, host, port)
+    except OSError as err:
+        raise ServeError(f"cannot start the server on {host}:{port} ({err}); pick another port with --port") from err
