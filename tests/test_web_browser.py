@@ -93,12 +93,13 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
             proc.wait(timeout=20)
 
 
-def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+def _shot(page, name: str, docs: bool = False) -> None:  # type: ignore[no-untyped-def]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(800)  # let Gradio's "pending" fades finish
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    if os.environ.get("HAITIRAG_SCREENSHOTS"):  # small JPEGs for the README
+    if docs and os.environ.get("HAITIRAG_SCREENSHOTS"):  # small JPEGs for the README
         DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS_SHOTS / f"{name}.jpg"), type="jpeg", quality=70)
+        page.screenshot(path=str(DOCS_SHOTS / f"{name}.jpg"), type="jpeg", quality=60)
 
 
 def _ask(page, question: str, n_answers: int) -> str:  # type: ignore[no-untyped-def]
@@ -144,10 +145,11 @@ def test_ask_read_upload_rebuild_in_a_browser(app_url: tuple[str, Path]):
             page.wait_for_selector("#hr-evidence mark")
             assert "High Court" in page.inner_text("#hr-evidence mark")
             assert "score" in page.inner_text("#hr-evidence")
-            _shot(page, "chat")
+            assert "2,000 troops" in _ask(page, "How many troops did Benin pledge to send?", 2)
+            _shot(page, "chat", docs=True)
 
             # open the cited source: the whole document, the cited sentence highlighted and in view
-            page.locator("#hr-chat button.hr-cite").first.click()
+            page.locator("#hr-chat button.hr-cite").first.click()  # the first answer's marker
             mark = page.locator("#hr-document mark#hr-cited")
             mark.wait_for(state="visible")
             assert mark.inner_text().startswith("However, Kenya's deployment was blocked by its High Court")
@@ -158,7 +160,7 @@ def test_ask_read_upload_rebuild_in_a_browser(app_url: tuple[str, Path]):
                 const r = m.getBoundingClientRect(), b = box.getBoundingClientRect();
                 return box.scrollHeight > box.clientHeight && r.top >= b.top && r.bottom <= b.bottom
                     && r.top >= 0 && r.bottom <= window.innerHeight; }""")
-            _shot(page, "source")
+            _shot(page, "source", docs=True)
 
             # upload a new document holding markup, then rebuild from the page
             new_doc = tmp / "mombasa port.md"
@@ -176,18 +178,18 @@ def test_ask_read_upload_rebuild_in_a_browser(app_url: tuple[str, Path]):
             _shot(page, "rebuilt")
 
             # an answer from the new document, without a restart
-            answer = _ask(page, "How many containers a year can the new terminal in Mombasa handle?", 2)
+            answer = _ask(page, "How many containers a year can the new terminal in Mombasa handle?", 3)
             assert "450,000 containers" in answer
-            assert "Port of Mombasa opens a new terminal" in page.locator("#hr-chat .hr-cites").nth(1).inner_text()
+            assert "Port of Mombasa opens a new terminal" in page.locator("#hr-chat .hr-cites").nth(2).inner_text()
 
             # markup in a document and in a question shows as text and never runs
-            page.locator("#hr-chat .hr-cites").nth(1).locator("button.hr-open").first.click()
+            page.locator("#hr-chat .hr-cites").nth(2).locator("button.hr-open").first.click()
             page.locator("#hr-document mark#hr-cited").wait_for(state="visible")
             doc_text = page.inner_text("#hr-document")
             assert '<img src=x onerror="window.__pwned=1">' in doc_text and "<script>" in doc_text
             assert "<b>not bold</b>" in doc_text
             hostile_q = 'What about <img src=x onerror="window.__pwned=3"> and <script>window.__pwned=4</script>?'
-            _ask(page, hostile_q, 3)
+            _ask(page, hostile_q, 4)
             assert hostile_q in page.inner_text("#hr-chat")
             assert page.locator("#hr-document img, #hr-document script, #hr-chat .hr-question img").count() == 0
             assert page.evaluate("() => window.__pwned") is None

@@ -124,6 +124,15 @@ def _highlight(text: str, start: int, end: int, quotes: Sequence[tuple[int, int]
     return "".join(out)
 
 
+def _score_help(p: Passage) -> str:
+    parts = ["retrieval score (higher is better)"]
+    if p.dense_score is not None:
+        parts.append(f"cosine similarity {p.dense_score:.3f}")
+    if p.keyword_score is not None:
+        parts.append(f"BM25 {p.keyword_score:.2f}")
+    return ", ".join(parts)
+
+
 def render_evidence(answer: Answer | None, turn: int) -> str:
     """The sources panel: each retrieved passage with its score, the quoted sentence highlighted."""
     if answer is None:
@@ -143,7 +152,7 @@ def render_evidence(answer: Answer | None, turn: int) -> str:
             f'<div class="hr-passage{" hr-cited" if numbers else ""}">'
             f'<div class="hr-passage-head">{badge}<button type="button" class="hr-open hr-k-t{turn}p{i}" '
             f'title="Show the whole document">{_meta(p.title, p.date, p.source)}</button>'
-            f'<span class="hr-score" title="retrieval score">score {p.score:.3f}</span></div>'
+            f'<span class="hr-score" title="{_score_help(p)}">score {p.score:.3f}</span></div>'
             f'<div class="hr-passage-text">{_highlight(p.text, 0, len(p.text), local)}</div>'
             "</div>")
     parts.append("</div>")

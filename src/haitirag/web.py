@@ -105,7 +105,7 @@ class _CountingEmbedder:
         return ok
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> Any:
-        self.job.stage = f"embedding {len(texts)} chunks" if not self.job.embedded else self.job.stage
+        self.job.stage = f"embedding: {self.job.embedded:,} of {max(self.job.planned, len(texts)):,} chunks"
         vectors = self.inner.encode(texts, batch_size=batch_size, show_progress=show_progress)
         self.job.embedded += len(texts)
         self.job.stage = (f"embedding: {self.job.embedded:,} of {max(self.job.planned, self.job.embedded):,} "
@@ -336,7 +336,7 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
         idx = served.current()
         job = served.job
         if job is not None and not job.done.is_set():
-            note = note or "rebuilding: questions are answered from this index until the new one is ready"
+            note = note or "rebuilding… answers come from this index until the new one is ready"
         return render.render_index_info(idx.manifest, len(idx.documents), len(idx.chunks), note)
 
     def page_state() -> tuple[str, Any, Any]:
@@ -482,7 +482,7 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
         clear_btn.click(clear, None, [chatbot, evidence, session, document], api_visibility="private")
         files.upload(upload, files, [upload_status, files], api_visibility="private", concurrency_limit=1)
         rebuild_btn.click(rebuild, None, [build_status, info_html, sources, examples], api_name="rebuild",
-                          concurrency_limit=8)
+                          concurrency_limit=8, show_progress_on=[build_status])
         app.load(page_state, None, [info_html, sources, examples], api_visibility="private")
     return app
 
