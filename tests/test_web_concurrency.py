@@ -16,7 +16,9 @@ from haitirag import web
 
 from .conftest import FIXTURE_CORPUS
 
-pytestmark = [pytest.mark.model, pytest.mark.slow]
+pytestmark = [pytest.mark.model, pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # from Gradio's queue internals
+              pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")]
 
 # Ten questions on the fixture corpus, each with a phrase only its right answer holds.
 QUESTIONS = [

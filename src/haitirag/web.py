@@ -44,9 +44,9 @@ class ServeError(HaitiragError):
 
 def _quiet_environment() -> None:
     """No analytics, telemetry or update checks: the page works with the network closed."""
-    for key, value in (("GRADIO_ANALYTICS_ENABLED", "False"), ("HF_HUB_DISABLE_TELEMETRY", "1"),
-                       ("HF_HUB_OFFLINE", "1"), ("GRADIO_SSR_MODE", "False")):
-        os.environ.setdefault(key, value)
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def open_or_build(corpus: str | Path, index: str | Path, model: str = DEFAULT_MODEL) -> Any:
