@@ -251,71 +251,6 @@ def _filters(date_from: str, date_to: str, sources: Sequence[str] | None, all_so
 
 
 # -- the page ---------------------------------------------------------------------------------------
-CSS = """
-.hr-info { font-size: 0.95em; color: var(--body-text-color-subdued); }
-.hr-info b { color: var(--body-text-color); }
-.hr-note { margin-left: 0.6em; color: var(--color-accent); }
-.hr-answer { line-height: 1.55; }
-.hr-abstain { font-weight: 600; }
-.hr-cites { margin-top: 0.5em; font-size: 0.9em; border-top: 1px solid var(--border-color-primary);
-  padding-top: 0.4em; }
-.hr-label { color: var(--body-text-color-subdued); margin-bottom: 0.2em; }
-.hr-cite-line { margin: 0.15em 0; }
-button.hr-cite, button.hr-open { all: unset; cursor: pointer; color: var(--link-text-color, #2563eb); }
-button.hr-cite { font-weight: 600; font-size: 0.85em; vertical-align: super; padding: 0 0.1em; }
-button.hr-cite:hover, button.hr-open:hover { text-decoration: underline; }
-.hr-title { font-weight: 600; }
-.hr-meta, .hr-snippet { color: var(--body-text-color-subdued); }
-.hr-evidence, .hr-doc { font-size: 0.95em; }
-.hr-empty { color: var(--body-text-color-subdued); padding: 1em 0.2em; }
-.hr-resolved { font-size: 0.9em; color: var(--body-text-color-subdued); margin-bottom: 0.5em; }
-.hr-passage { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.6em 0.8em;
-  margin-bottom: 0.6em; }
-.hr-passage.hr-cited { border-color: var(--color-accent); }
-.hr-passage-head { display: flex; gap: 0.5em; align-items: baseline; margin-bottom: 0.3em; }
-.hr-passage-head button { flex: 1; }
-.hr-badge { font-weight: 700; color: var(--color-accent); }
-.hr-score { font-size: 0.85em; color: var(--body-text-color-subdued); white-space: nowrap; }
-.hr-passage-text, .hr-doc-text { white-space: pre-wrap; line-height: 1.55; }
-mark { background: #fde68a; color: inherit; padding: 0 0.1em; border-radius: 3px; }
-mark.hr-cited { background: #fcd34d; box-shadow: 0 0 0 2px #f59e0b; }
-.hr-doc-head { padding-bottom: 0.4em; border-bottom: 1px solid var(--border-color-primary); margin-bottom: 0.6em; }
-.hr-doc-text { max-height: 560px; overflow-y: auto; padding-right: 0.4em; }
-pre.hr-build { white-space: pre-wrap; font-size: 0.85em; }
-.hr-doc-title { font-size: 1.15em; font-weight: 700; }
-.hr-doc-meta, .hr-doc-label { font-size: 0.9em; color: var(--body-text-color-subdued); }
-#hr-header h1 { margin: 0; font-size: 1.6em; }
-#hr-chat .hr-question { white-space: pre-wrap; }
-footer { display: none !important; }
-"""
-
-# Clicks on a citation (chat markers, source lines, passages: class "hr-k-t<turn><c|p><n>") open the
-# document viewer. Gradio's chat sanitiser drops data-* attributes, so the key travels in a class.
-CITE_JS = """
-window.__hrTrigger = trigger;
-if (!window.__hrBound) {
-  window.__hrBound = true;
-  document.addEventListener('click', (e) => {
-    const el = e.target && e.target.closest ? e.target.closest('[class*="hr-k-"]') : null;
-    if (!el) return;
-    const m = el.className.match(/\\bhr-k-(t\\d+[cp]\\d+)\\b/);
-    if (!m) return;
-    e.preventDefault();
-    window.__hrTrigger('click', {cite: m[1]});
-  });
-}
-"""
-
-SCROLL_JS = """
-const show = () => setTimeout(() => {
-  const m = element.querySelector('#hr-cited');
-  if (m) m.scrollIntoView({block: 'center'});
-}, 120);
-watch('value', show);
-show();
-"""
-
-
 def _theme() -> Any:
     import gradio as gr
 
@@ -457,10 +392,10 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
                 with gr.Tabs(selected="sources") as tabs:
                     with gr.Tab("Sources", id="sources"):
                         evidence = gr.HTML(render.render_evidence(None, 0), elem_id="hr-evidence",
-                                           js_on_load=CITE_JS, max_height=640)
+                                           js_on_load=render.CITE_JS, max_height=640)
                     with gr.Tab("Document", id="document"):
                         document = gr.HTML(render.render_document(None), elem_id="hr-document",
-                                           js_on_load=SCROLL_JS)
+                                           js_on_load=render.SCROLL_JS)
                     with gr.Tab("Add documents", id="corpus"):
                         gr.Markdown(f"Add `{'`, `'.join(ALLOWED_EXTENSIONS)}` files (UTF-8, up to "
                                     f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB each) to the corpus folder, then "
@@ -491,9 +426,9 @@ def launch(app: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = Tr
     """Start the server (queue on, no analytics, system fonts); with ``block=False`` return at once."""
     _quiet_environment()
     app.queue(default_concurrency_limit=4, max_size=256)
-    return app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, theme=_theme(), css=CSS,
-                      ssr_mode=False, mcp_server=False, pwa=False, enable_monitoring=False, quiet=not block,
-                      footer_links=[], max_file_size=2 * MAX_UPLOAD_BYTES, show_error=True)
+    return app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, theme=_theme(),
+                      css=render.PAGE_CSS, ssr_mode=False, mcp_server=False, pwa=False, enable_monitoring=False,
+                      quiet=not block, footer_links=[], max_file_size=2 * MAX_UPLOAD_BYTES, show_error=True)
 
 
 def _check_port(host: str, port: int) -> None:
