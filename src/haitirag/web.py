@@ -266,6 +266,7 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
 
     if not isinstance(served, ServedIndex):
         served = ServedIndex(corpus or "corpus", served.path, served)
+    served.current().embedder.encode(["warm up"])  # load the model once now, not in ten first questions at once
 
     def info(note: str = "") -> str:
         idx = served.current()
@@ -449,7 +450,6 @@ def serve(corpus: str | Path = "corpus", index: str | Path = "index", host: str 
     _quiet_environment()
     _check_port(host, port)
     idx = open_or_build(corpus, index, model)
-    idx.embedder.encode(["warm up"])  # load the model now, not on the first question
     app = make_app(ServedIndex(corpus, index, idx))
     log.info("serving %s on http://%s:%d", index, host, port)
     try:
