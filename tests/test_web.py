@@ -295,3 +295,37 @@ def test_serve_refuses_a_busy_port_in_one_line(tmp_path: Path):
                             "--port", str(port)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: cannot listen on 127.0.0.1") and "--port" in r.stderr
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*(no_silent_downcasting|copy keyword).*")
+def test_the_page_sends_the_conversation_and_the_filters_to_ask(hash_index: haitirag.Index, corpus: Path):
+    import socket
+
+    from gradio_client import Client
+
+    calls: list[tuple[str, list[str], dict]] = []
+    real_ask = hash_index.ask
+
+    def recording_ask(question, history=(), **filters):  # type: ignore[no-untyped-def]
+        calls.append((question, list(history), filters))
+        return real_ask(question, history=history, **filters)
+
+    hash_index.ask = recording_ask  # type: ignore[method-assign]
+    app = web.make_app(hash_index, corpus=corpus)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    web.launch(app, port=port, block=False)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        every = web._source_choices(hash_index)
+        first = client.predict("Which court ruled?", [], "", "", every, True, api_name="/ask")
+        client.predict("When was that?", first[0], "2024-01-01", "2024-06-30", ["Example Wire"], False,
+                       api_name="/ask")
+    finally:
+        app.close()
+    assert calls == [
+        ("Which court ruled?", [], {}),
+        ("When was that?", ["Which court ruled?"],
+         {"date_from": "2024-01-01", "date_to": "2024-06-30", "sources": ["Example Wire"], "keep_undated": False}),
+    ]

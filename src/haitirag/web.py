@@ -306,7 +306,7 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
             return chat, gr.skip(), session, "", info(), gr.skip()
         chat += [{"role": "user", "content": render.render_question(question)},
                  {"role": "assistant", "content": render.render_answer(answer, turn)}]
-        session = {"questions": [*session["questions"], answer.question or question],
+        session = {"questions": [*session["questions"], question.strip()],
                    "answers": [*session["answers"], answer]}
         return chat, render.render_evidence(answer, turn), session, "", info(), gr.Tabs(selected="sources")
 
@@ -366,7 +366,7 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
         with gr.Row(elem_id="hr-header", equal_height=True):
             gr.HTML("<h1>haitirag</h1><div class='hr-meta'>Answers quoted from your sources, with citations. "
                     "Nothing is generated; nothing leaves this machine.</div>", scale=2)
-            info_html = gr.HTML(elem_id="hr-info", scale=3)
+            info_html = gr.HTML(info(), elem_id="hr-info", scale=3)
         with gr.Row():
             with gr.Column(scale=3, min_width=420):
                 chatbot = gr.Chatbot(elem_id="hr-chat", label="Conversation", height=520, sanitize_html=True,
