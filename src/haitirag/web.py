@@ -35,7 +35,7 @@ MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation
 SEED_TITLE = "us declines to deploy troops to haiti despite kenya's lead in mission"
 SEED_QUESTIONS = ("Which court blocked Kenya's deployment?",
                   "How many troops did Benin pledge to send?",
-                  "Who signed the deployment agreement?")
+                  "Which prime minister signed an agreement with Ruto?")
 
 
 class ServeError(HaitiragError):
