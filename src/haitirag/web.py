@@ -1,18 +1,52 @@
-"""The chat page (Gradio): ask a question, read the cited answer and the passages it came from."""
+"""The chat page (Gradio): ask, read the cited sources, add documents, rebuild the index.
 
-from __future__ import annotations
+``ServedIndex`` holds the index being served. Each question takes one reference to it and uses only
+that, so a rebuild (in a background thread) or a build from the command line swaps in the new index
+between questions, never inside one. HTML comes from ``render`` (everything escaped), uploads go
+through ``uploads`` (validated, never overwriting).
+"""
 
-import html
+# No `from __future__ import annotations` here: Gradio reads the handlers' annotations (gr.EventData,
+# gr.Progress) at run time, and `gr` is imported lazily inside make_app.
 import logging
 import os
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import render
 from .embedding import DEFAULT_MODEL
+from .errors import HaitiragError
+from .uploads import ALLOWED_EXTENSIONS, MAX_UPLOAD_BYTES, save_uploads
 
-__all__ = ["make_app", "open_or_build", "serve"]
+__all__ = ["BuildJob", "ServeError", "ServedIndex", "example_questions", "launch", "make_app", "open_or_build", "serve"]
 
 log = logging.getLogger(__name__)
+
+NO_SOURCE = "(no source)"
+HISTORY_TURNS = 5  # earlier questions passed to ask() for follow-ups
+SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
+# Questions checked against the seed report; shown when it is in the corpus.
+SEED_TITLE = "us declines to deploy troops to haiti despite kenya's lead in mission"
+SEED_QUESTIONS = ("Which court blocked Kenya's deployment?",
+                  "How many troops did Benin pledge to send?",
+                  "Which prime minister signed an agreement with Ruto?")
+
+
+class ServeError(HaitiragError):
+    """The page cannot be served (the address or port is unusable)."""
+
+
+def _quiet_environment() -> None:
+    """No analytics, telemetry or update checks: the page works with the network closed."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def open_or_build(corpus: str | Path, index: str | Path, model: str = DEFAULT_MODEL) -> Any:
@@ -26,38 +60,399 @@ def open_or_build(corpus: str | Path, index: str | Path, model: str = DEFAULT_MO
     return load_index(index)
 
 
-def _render(answer: Any) -> str:
-    esc = html.escape
-    parts = [f"<p>{esc(answer.text)}" + "".join(f" [{n}]" for n in range(1, len(answer.citations) + 1)) + "</p>"]
-    for n, c in enumerate(answer.citations, 1):
-        meta = ", ".join(esc(x) for x in (c.date, c.source) if x)
-        parts.append(f"<p><small>[{n}] {esc(c.title)}" + (f" ({meta})" if meta else "") + "</small></p>")
-    return "\n".join(parts)
+# -- the served index and rebuilds ------------------------------------------------------------------
+@dataclass
+class BuildJob:
+    """One rebuild from the page; its counters are read by every page that waits on it."""
+
+    started: float = field(default_factory=time.time)
+    stage: str = "reading the corpus"
+    planned: int = 0  # chunks the chunker made that need vectors
+    embedded: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+    message: str = ""
+    ok: bool = False
+
+    def fraction(self) -> float | None:
+        if self.stage.startswith("embedding") and self.planned:
+            return min(0.99, 0.1 + 0.85 * self.embedded / self.planned)
+        return {"reading the corpus": 0.02, "writing the index": 0.96, "loading the new index": 0.98}.get(self.stage)
 
 
-def make_app(index: Any) -> Any:
+class _CountingEmbedder:
+    """Wraps the served embedder for a build: counts chunks planned and embedded for the progress bar."""
+
+    def __init__(self, inner: Any, job: BuildJob):
+        self.inner, self.job = inner, job
+        self.name: str = str(inner.name)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.inner.dimension)
+
+    @property
+    def precision(self) -> str:
+        return str(self.inner.precision)
+
+    def fits(self, text: str) -> bool:
+        ok = bool(self.inner.fits(text))
+        if ok:
+            self.job.planned += 1
+            self.job.stage = "chunking"
+        return ok
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> Any:
+        self.job.stage = f"embedding: {self.job.embedded:,} of {max(self.job.planned, len(texts)):,} chunks"
+        vectors = self.inner.encode(texts, batch_size=batch_size, show_progress=show_progress)
+        self.job.embedded += len(texts)
+        self.job.stage = (f"embedding: {self.job.embedded:,} of {max(self.job.planned, self.job.embedded):,} "
+                          "chunks")
+        if self.job.embedded >= self.job.planned:
+            self.job.stage = "writing the index"
+        return vectors
+
+
+class ServedIndex:
+    """The index a page answers from, swapped atomically after a rebuild or a build on disk."""
+
+    def __init__(self, corpus: str | Path, index_dir: str | Path, index: Any):
+        self.corpus = Path(corpus)
+        self.path = Path(index_dir)
+        self._index = index
+        self._embedder = index.embedder
+        self._lock = threading.Lock()
+        self._stamp = self._manifest_stamp()
+        self.job: BuildJob | None = None
+
+    def _manifest_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = (self.path / "manifest.json").stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def current(self) -> Any:
+        """The index to answer from; loads a newer build of the folder first if one appeared."""
+        building = self.job is not None and not self.job.done.is_set()
+        stamp = self._manifest_stamp()
+        if building or stamp is None or stamp == self._stamp:
+            return self._index
+        with self._lock:
+            if stamp != self._stamp:
+                self._reload()
+        return self._index
+
+    def _reload(self) -> None:
+        from .errors import HaitiragError
+        from .index import Index
+        from .store import read_manifest
+
+        stamp = self._manifest_stamp()
+        try:
+            if read_manifest(self.path).get("generation") != self._index.manifest.get("generation"):
+                fresh = Index.load(self.path, embedder=self._embedder)
+                self._index = fresh
+                log.info("serving index generation %s", fresh.manifest.get("generation"))
+        except HaitiragError as err:  # a half-written or other-model index: keep serving the loaded one
+            log.warning("keeping the loaded index: %s", err)
+        self._stamp = stamp
+
+    def start_rebuild(self) -> BuildJob:
+        """Start a rebuild in a background thread, or return the one already running."""
+        with self._lock:
+            if self.job is not None and not self.job.done.is_set():
+                return self.job
+            job = self.job = BuildJob()
+        threading.Thread(target=self._rebuild, args=(job,), name="haitirag-rebuild", daemon=True).start()
+        return job
+
+    def _rebuild(self, job: BuildJob) -> None:
+        from .build import build_index
+        from .errors import HaitiragError
+        from .index import Index
+
+        try:
+            built = build_index(self.corpus, self.path, model=self._index.model,
+                                embedder=_CountingEmbedder(self._embedder, job))
+            report = getattr(built, "report", None)
+            summary = report.summary() if report is not None else "index rebuilt"
+            job.stage = "loading the new index"
+            fresh = Index.load(self.path, embedder=self._embedder)
+            with self._lock:
+                self._index = fresh
+                self._stamp = self._manifest_stamp()
+            job.ok, job.message = True, summary
+        except HaitiragError as err:
+            job.message = f"The rebuild failed; still answering from the previous index. {err}"
+        except Exception as err:  # never kill the server: report it and keep the old index
+            log.exception("rebuild failed")
+            job.message = f"The rebuild failed ({type(err).__name__}: {err}); still answering from the previous index."
+        finally:
+            job.done.set()
+
+
+def example_questions(index: Any, n: int = 5) -> list[str]:
+    """Starter questions from the corpus: checked ones for the seed report, then questions on titles."""
+    docs = list(index.documents.values())
+    out: list[str] = []
+    if any((d.title or "").strip().lower() == SEED_TITLE for d in docs):
+        out.extend(SEED_QUESTIONS)
+    docs.sort(key=lambda d: d.date or "", reverse=True)  # newest first, undated last
+    seen = {SEED_TITLE}
+    for d in docs:
+        title = " ".join((d.title or "").split())
+        if len(out) >= n:
+            break
+        if not title or len(title) > 90 or title.lower() in seen:
+            continue
+        seen.add(title.lower())
+        out.append(f"What do the sources say about “{title}”?")
+    return out[:n]
+
+
+def _source_choices(index: Any) -> list[str]:
+    return sorted({d.source or NO_SOURCE for d in index.documents.values()}, key=lambda s: (s == NO_SOURCE, s))
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _filters(date_from: str, date_to: str, sources: Sequence[str] | None, all_sources: Sequence[str],
+             keep_undated: bool) -> dict[str, Any]:
+    """Keyword arguments for ``Index.ask`` from the filter widgets; ValueError says what to fix."""
+    import datetime as dt
+
+    out: dict[str, Any] = {}
+    for key, value in (("date_from", date_from), ("date_to", date_to)):
+        value = (value or "").strip()
+        if not value:
+            continue
+        try:
+            if not _DATE.match(value):
+                raise ValueError(value)
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{key.replace('_', ' ')}: write the date as YYYY-MM-DD (e.g. 2024-03-05), "
+                             f"not {value!r}") from None
+        out[key] = value
+    if out.get("date_from") and out.get("date_to") and out["date_from"] > out["date_to"]:
+        raise ValueError("date from is after date to; swap them")
+    chosen = [s for s in (sources or []) if s in all_sources]
+    if all_sources and not chosen:
+        raise ValueError("no source is ticked; tick at least one source")
+    if len(chosen) < len(all_sources) or not keep_undated:
+        out["sources"] = ["" if s == NO_SOURCE else s for s in chosen]
+    if not keep_undated:
+        out["keep_undated"] = False
+    return out
+
+
+# -- the page ---------------------------------------------------------------------------------------
+def _theme() -> Any:
     import gradio as gr
 
-    from .errors import HaitiragError
+    return gr.themes.Default(primary_hue="blue", font=SYSTEM_FONTS, font_mono=MONO_FONTS)
 
-    def respond(question: str) -> str:
+
+def make_app(served: Any, corpus: str | Path | None = None) -> Any:
+    """The Blocks app over ``served`` (a ServedIndex, or a plain Index with ``corpus`` given)."""
+    _quiet_environment()
+    import gradio as gr
+
+    from .errors import HaitiragError, QueryError
+
+    if not isinstance(served, ServedIndex):
+        served = ServedIndex(corpus or "corpus", served.path, served)
+    served.current().embedder.encode(["warm up"])  # load the model once now, not in ten first questions at once
+
+    def info(note: str = "") -> str:
+        idx = served.current()
+        job = served.job
+        if job is not None and not job.done.is_set():
+            note = note or "rebuilding… answers come from this index until the new one is ready"
+        return render.render_index_info(idx.manifest, len(idx.documents), len(idx.chunks), note)
+
+    def page_state() -> tuple[str, Any, Any]:
+        idx = served.current()
+        choices = _source_choices(idx)
+        return (info(), gr.CheckboxGroup(choices=choices, value=choices),
+                gr.Dataset(samples=[[q] for q in example_questions(idx)]))
+
+    def ask(question: str, chat: list[dict[str, Any]] | None, session: dict[str, Any] | None, date_from: str,
+            date_to: str, sources: list[str] | None, keep_undated: bool) -> tuple[Any, ...]:
+        session = session or {"questions": [], "answers": []}
+        chat = list(chat or [])
+        if not (question or "").strip():
+            gr.Warning("Type a question first.")
+            return chat, gr.skip(), session, question, gr.skip(), gr.skip()
+        idx = served.current()
         try:
-            return _render(index.ask(question))
+            filters = _filters(date_from, date_to, sources, _source_choices(idx), keep_undated)
+        except ValueError as err:
+            gr.Warning(f"Filters: {err}")
+            return chat, gr.skip(), session, question, gr.skip(), gr.skip()
+        turn = len(session["answers"])
+        try:
+            answer = idx.ask(question, history=list(session["questions"][-HISTORY_TURNS:]), **filters)
+        except QueryError as err:
+            gr.Warning(str(err))
+            return chat, gr.skip(), session, question, gr.skip(), gr.skip()
         except HaitiragError as err:
-            return f"<p>{html.escape(str(err))}</p>"
+            chat += [{"role": "user", "content": render.render_question(question)},
+                     {"role": "assistant", "content": f'<div class="hr-abstain">{render.esc(err)}</div>'}]
+            return chat, gr.skip(), session, "", info(), gr.skip()
+        chat += [{"role": "user", "content": render.render_question(question)},
+                 {"role": "assistant", "content": render.render_answer(answer, turn)}]
+        session = {"questions": [*session["questions"], question.strip()],
+                   "answers": [*session["answers"], answer]}
+        return chat, render.render_evidence(answer, turn), session, "", info(), gr.Tabs(selected="sources")
 
-    with gr.Blocks(title="haitirag", analytics_enabled=False) as app:
-        gr.Markdown(f"# haitirag\n{len(index.documents)} documents, {len(index.chunks)} chunks, model `{index.model}`")
-        question = gr.Textbox(label="Question", placeholder="Which court blocked Kenya's deployment?")
-        ask = gr.Button("Ask", variant="primary")
-        out = gr.HTML()
-        ask.click(respond, question, out)
-        question.submit(respond, question, out)
+    def open_cite(session: dict[str, Any] | None, evt: gr.EventData) -> tuple[Any, Any]:
+        key = str((getattr(evt, "_data", None) or {}).get("cite", ""))
+        m = re.fullmatch(r"t(\d{1,6})([cp])(\d{1,3})", key)
+        answers = (session or {}).get("answers", [])
+        if not m or int(m.group(1)) >= len(answers):
+            return gr.skip(), gr.skip()
+        answer = answers[int(m.group(1))]
+        i = int(m.group(3))
+        if m.group(2) == "c":
+            if not 1 <= i <= len(answer.citations):
+                return gr.skip(), gr.skip()
+            c = answer.citations[i - 1]
+            doc_id, start, end, label = c.doc_id, c.start, c.end, f"Cited sentence [{i}]"
+        else:
+            p = render.passage_of(answer, i)
+            if p is None:
+                return gr.skip(), gr.skip()
+            doc_id, start, end, label = p.doc_id, p.start, p.end, f"Retrieved passage {i + 1}"
+            inside = [c for c in answer.citations if c.doc_id == doc_id and p.start <= c.start and c.end <= p.end]
+            if inside:  # highlight the quoted sentence rather than the whole passage
+                n = answer.citations.index(inside[0]) + 1
+                start, end, label = inside[0].start, inside[0].end, f"Cited sentence [{n}]"
+        doc = served.current().documents.get(doc_id)
+        if doc is None:
+            html = ('<div class="hr-doc hr-empty">That document is no longer in the index '
+                    '(a rebuild removed or changed it); ask again to cite the current sources.</div>')
+        else:
+            html = render.render_document(doc, start, end, label)
+        return html, gr.Tabs(selected="document")
+
+    def clear() -> tuple[Any, ...]:
+        return [], render.render_evidence(None, 0), {"questions": [], "answers": []}, render.render_document(None)
+
+    def upload(files: list[str] | None) -> tuple[str, Any]:
+        if not files:
+            return gr.skip(), None
+        results = save_uploads([(f, Path(f).name) for f in files], served.corpus,
+                               known_ids=served.current().documents.keys())
+        lines = [("✓ " if r.ok else "✗ ") + r.message for r in results]
+        if any(r.saved_as for r in results):
+            lines.append("Click “Rebuild index” to search the new documents.")
+        return "\n".join(f"- {render.esc(line)}" for line in lines), None
+
+    def rebuild(progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 (Gradio's idiom)
+        job = served.start_rebuild()
+        while not job.done.wait(0.25):
+            progress(job.fraction(), desc=job.stage)
+        progress(1.0, desc="done")
+        status = ("✓ " if job.ok else "✗ ") + job.message
+        return (f"<pre class='hr-build'>{render.esc(status)}</pre>", *page_state())
+
+    with gr.Blocks(title="haitirag: sourced answers", analytics_enabled=False, fill_width=True) as app:
+        session = gr.State({"questions": [], "answers": []})
+        with gr.Row(elem_id="hr-header", equal_height=True):
+            gr.HTML("<h1>haitirag</h1><div class='hr-meta'>Answers quoted from your sources, with citations. "
+                    "Nothing is generated; nothing leaves this machine.</div>", scale=2)
+            info_html = gr.HTML(info(), elem_id="hr-info", scale=3)
+        with gr.Row():
+            with gr.Column(scale=3, min_width=420):
+                chatbot = gr.Chatbot(elem_id="hr-chat", label="Conversation", height=520, sanitize_html=True,
+                                     render_markdown=True, latex_delimiters=[], feedback_options=None,
+                                     buttons=["copy"], placeholder="Ask a question about the documents in the "
+                                     "corpus. Answers are sentences copied from the sources, with citations.")
+                with gr.Row(equal_height=True):
+                    question = gr.Textbox(elem_id="hr-question", show_label=False, scale=5, lines=1, max_lines=4,
+                                          placeholder="Ask a question, e.g. Which court blocked Kenya's deployment?",
+                                          submit_btn=False, autofocus=True)
+                    ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="hr-ask")
+                    clear_btn = gr.Button("New chat", scale=1, min_width=90)
+                examples = gr.Dataset(components=[question], samples=[[q] for q in example_questions(served.current())],
+                                      label="Examples from the corpus",
+                                      elem_id="hr-examples", samples_per_page=6)
+                with gr.Accordion("Filters", open=False, elem_id="hr-filters"):
+                    with gr.Row():
+                        date_from = gr.Textbox(label="From date", placeholder="YYYY-MM-DD", elem_id="hr-from")
+                        date_to = gr.Textbox(label="To date", placeholder="YYYY-MM-DD", elem_id="hr-to")
+                        keep_undated = gr.Checkbox(value=True, label="Keep documents without a date")
+                    choices = _source_choices(served.current())
+                    sources = gr.CheckboxGroup(choices=choices, value=choices, label="Sources", elem_id="hr-sources")
+            with gr.Column(scale=2, min_width=360):
+                with gr.Tabs(selected="sources") as tabs:
+                    with gr.Tab("Sources", id="sources"):
+                        evidence = gr.HTML(render.render_evidence(None, 0), elem_id="hr-evidence",
+                                           js_on_load=render.CITE_JS, max_height=640)
+                    with gr.Tab("Document", id="document"):
+                        document = gr.HTML(render.render_document(None), elem_id="hr-document",
+                                           js_on_load=render.SCROLL_JS)
+                    with gr.Tab("Add documents", id="corpus"):
+                        gr.Markdown(f"Add `{'`, `'.join(ALLOWED_EXTENSIONS)}` files (UTF-8, up to "
+                                    f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB each) to the corpus folder, then "
+                                    "rebuild. Only new or changed documents are embedded. Questions keep being "
+                                    "answered from the current index while the rebuild runs.")
+                        files = gr.File(label="Files to add", file_count="multiple", elem_id="hr-upload",
+                                        file_types=list(ALLOWED_EXTENSIONS), type="filepath")
+                        upload_status = gr.Markdown(elem_id="hr-upload-status")
+                        rebuild_btn = gr.Button("Rebuild index", variant="primary", elem_id="hr-rebuild")
+                        build_status = gr.HTML(elem_id="hr-build-status", min_height=40)
+
+        ask_inputs = [question, chatbot, session, date_from, date_to, sources, keep_undated]
+        ask_outputs = [chatbot, evidence, session, question, info_html, tabs]
+        ask_btn.click(ask, ask_inputs, ask_outputs, api_name="ask", concurrency_id="ask")
+        question.submit(ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="ask")
+        examples.click(lambda sample: sample[0], examples, question, api_visibility="private").then(
+            ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="ask")
+        evidence.click(open_cite, session, [document, tabs], api_visibility="private")
+        clear_btn.click(clear, None, [chatbot, evidence, session, document], api_visibility="private")
+        files.upload(upload, files, [upload_status, files], api_visibility="private", concurrency_limit=1)
+        rebuild_btn.click(rebuild, None, [build_status, info_html, sources, examples], api_name="rebuild",
+                          concurrency_limit=8, show_progress_on=[build_status])
+        app.load(page_state, None, [info_html, sources, examples], api_visibility="private")
     return app
+
+
+def launch(app: Any, host: str = "127.0.0.1", port: int = 7860, block: bool = True) -> Any:
+    """Start the server (queue on, no analytics, system fonts); with ``block=False`` return at once."""
+    _quiet_environment()
+    app.queue(default_concurrency_limit=4, max_size=256)
+    return app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, theme=_theme(),
+                      css=render.PAGE_CSS, ssr_mode=False, mcp_server=False, pwa=False, enable_monitoring=False,
+                      quiet=not block, footer_links=[], max_file_size=2 * MAX_UPLOAD_BYTES, show_error=True)
+
+
+def _check_port(host: str, port: int) -> None:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except (OSError, OverflowError) as err:
+        raise ServeError(f"cannot listen on {host}:{port} ({getattr(err, 'strerror', None) or err}); "
+                         "stop the other server or pick another port with --port") from err
 
 
 def serve(corpus: str | Path = "corpus", index: str | Path = "index", host: str = "127.0.0.1", port: int = 7860,
           model: str = DEFAULT_MODEL) -> None:
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    app = make_app(open_or_build(corpus, index, model))
-    app.queue().launch(server_name=host, server_port=port, show_api=False)
+    """Load (or build) the index, warm the model up and serve the page until interrupted."""
+    _quiet_environment()
+    _check_port(host, port)
+    idx = open_or_build(corpus, index, model)
+    app = make_app(ServedIndex(corpus, index, idx))
+    log.info("serving %s on http://%s:%d", index, host, port)
+    try:
+        launch(app, host, port)
+    except OSError as err:
+        raise ServeError(f"cannot start the server on {host}:{port} ({err}); pick another port with --port") from err

@@ -1,0 +1,331 @@
+"""The chat page's parts, called directly: escaping, rendering, uploads, filters, examples, rebuilds."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import haitirag
+from haitirag import render, web
+from haitirag.records import Answer, Citation
+from haitirag.uploads import MAX_UPLOAD_BYTES, safe_name, save_upload, save_uploads
+
+from .conftest import HASH_MODEL
+
+HOSTILE = ('Breaking: <script>window.__pwned = 1</script> and <img src=x onerror="window.__pwned=2"> '
+           'with **bold**, `code`, $x^2$, [a link](javascript:alert(1)) & "quotes".')
+
+
+def _tags(s: str) -> set[str]:
+    return {t.lower() for t in re.findall(r"<\s*([a-zA-Z][\w-]*)", s)}
+
+
+SAFE_TAGS = {"div", "span", "button", "mark", "b", "code", "a", "pre"}
+
+
+def test_esc_leaves_no_markup_and_round_trips():
+    out = render.esc(HOSTILE)
+    assert _tags(out) == set()
+    assert not re.search(r"[<>\"'`*_\[\]$]", out)
+    assert html.unescape(out) == HOSTILE
+
+
+@pytest.fixture()
+def hostile_index(corpus: Path, tmp_path: Path) -> haitirag.Index:
+    (corpus / "hostile.txt").write_text(f"Hostile page\n\n{HOSTILE}\n\nThe mayor of Lakeside is Ada Brown.\n",
+                                        encoding="utf-8")
+    return haitirag.build_index(corpus, tmp_path / "index", model=HASH_MODEL)
+
+
+def test_document_with_html_and_js_renders_as_text(hostile_index: haitirag.Index):
+    doc = next(d for d in hostile_index.documents.values() if d.title == "Hostile page")
+    start = doc.text.index("<script>")
+    end = doc.text.index("quotes") + len("quotes")
+    page = render.render_document(doc, start, end, "Cited sentence [1]")
+    assert _tags(page) <= SAFE_TAGS and "script" not in _tags(page) and "img" not in _tags(page)
+    marked = re.search(r'<mark id="hr-cited" class="hr-cited">(.*?)</mark>', page, re.S)
+    assert marked and html.unescape(marked.group(1)) == doc.text[start:end]
+
+    passages = hostile_index.search("Hostile page script onerror", k=3)
+    cit = Citation(doc.doc_id, doc.title, doc.date, doc.source, start, end, doc.text[start:end])
+    answer = Answer(HOSTILE, doc.text[start:end], (cit,), False, tuple(passages), 0.9, HOSTILE)
+    for out in (render.render_answer(answer, 0), render.render_evidence(answer, 0), render.render_question(HOSTILE)):
+        assert _tags(out) <= SAFE_TAGS, out
+        assert "onerror=" not in out and "<script" not in out and "javascript:" not in out
+        assert "window.__pwned" in html.unescape(out)
+
+
+def test_answer_markers_follow_their_quotes():
+    c1 = Citation("d1", "One", "2024-01-02", "Wire", 0, 9, "First one.")
+    c2 = Citation("d2", "Two", None, None, 5, 16, "Second one.")
+    out = render.render_answer(Answer("q", "First one. Second one.", (c1, c2), False, (), 0.8), 3)
+    text = html.unescape(re.sub(r"<[^>]+>", "", out))
+    assert text.startswith("First one. [1] Second one. [2]")
+    assert "hr-k-t3c1" in out and "hr-k-t3c2" in out  # the keys the page's click handler reads
+    assert "2024-01-02" in html.unescape(out) and "Wire" in out
+
+
+def test_abstention_says_so_and_offers_closest_passages(hash_index: haitirag.Index):
+    passages = tuple(hash_index.search("Nile perch", k=3))
+    out = render.render_answer(Answer("q", "The sources don't say.", (), True, passages, 0.1), 0)
+    assert "The sources don&#39;t say&#46;" in out
+    assert "Closest passages" in out and "hr-k-t0p0" in out
+
+
+def test_evidence_shows_scores_and_highlights_the_quote(hash_index: haitirag.Index):
+    p = hash_index.search("Nile perch catches", k=2)[0]
+    doc = hash_index.document(p.doc_id)
+    s, e = hash_index.sentences[p.doc_id][0]
+    s, e = max(s, p.start), min(e, p.end)
+    cit = Citation(doc.doc_id, doc.title, doc.date, doc.source, s, e, doc.text[s:e])
+    out = render.render_evidence(Answer("q", cit.quote, (cit,), False, (p,), 0.9), 0)
+    assert f"score {p.score:.3f}" in out
+    mark = re.search(r"<mark>(.*?)</mark>", out, re.S)
+    assert mark and html.unescape(mark.group(1)) == doc.text[s:e]
+
+
+def test_unsafe_urls_are_not_links():
+    doc = haitirag.Document("d", "text", "T", url="javascript:alert(1)")
+    assert "<a " not in render.render_document(doc)
+    doc = haitirag.Document("d", "text", "T", url="https://example.org/a?b=1&c=2")
+    assert '<a href="https&#58;//example&#46;org/a?b&#61;1&amp;c&#61;2"' in render.render_document(doc) \
+        or "<a href=" in render.render_document(doc)
+
+
+def test_long_documents_show_a_window_around_the_span():
+    text = "x" * 300_000
+    page = render.render_document(haitirag.Document("d", text, "Long"), 200_000, 200_010)
+    assert len(page) < 2 * render.DOC_WINDOW and "Showing characters" in page and 'id="hr-cited"' in page
+
+
+# -- uploads -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name,expected", [
+    ("report.txt", "report.txt"),
+    ("../../etc/passwd.txt", "passwd.txt"),
+    ("..\\..\\windows\\evil.md", "evil.md"),
+    (".hidden.md", "hidden.md"),
+    ("Été à Port-au-Prince (2024).HTML", "Ete_a_Port-au-Prince_2024.html"),
+    ("a..b.jsonl", "a.b.jsonl"),
+    ("....txt", "upload.txt"),
+])
+def test_safe_name(name: str, expected: str):
+    assert safe_name(name) == expected
+
+
+@pytest.mark.parametrize("name", ["evil.exe", "archive.tar.gz", "noext", "report.txt.sh", "x.pdf"])
+def test_safe_name_refuses_other_extensions(name: str):
+    with pytest.raises(ValueError, match=r"only \.txt"):
+        safe_name(name)
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_bad_uploads_are_refused_and_lose_nothing(corpus: Path, tmp_path: Path):
+    before = _snapshot(corpus)
+    up = tmp_path / "up"
+    up.mkdir()
+    cases = {
+        "binary.txt": (b"\x00\x01\x02binary" * 10, "binary"),
+        "latin1.txt": ("Caf\u00e9 au lait".encode("latin-1"), "not UTF-8"),
+        "empty.md": (b"   \n\n", "no text"),
+        "bad.jsonl": (b'{"id": "n1", "text": "fine"}\nnot json\n', "line 2"),
+        "dup.jsonl": (b'{"id": "brief-1", "text": "another text"}\n', "already in the corpus"),
+        "big.txt": (b"a" * (MAX_UPLOAD_BYTES + 1), "limit is 5 MB"),
+        "court.exe": (b"text", "only .txt"),
+    }
+    for name, (data, why) in cases.items():
+        (up / name).write_bytes(data)
+        r = save_upload(up / name, corpus, name, known_ids={"brief-1", "brief-2"})
+        assert not r.ok and r.saved_as is None and why in r.message and name in r.message, (name, r)
+    assert _snapshot(corpus) == before
+    assert not list(corpus.glob(".upload-*"))
+
+
+def test_uploads_never_overwrite(corpus: Path, tmp_path: Path):
+    before = _snapshot(corpus)
+    src = tmp_path / "court.md"
+    src.write_text("# Another court story\n\nA different court ruled on a different case.\n", encoding="utf-8")
+    r = save_upload(src, corpus, "court.md")
+    assert r.ok and r.saved_as == "court-2.md" and "different court.md" in r.message
+    assert _snapshot(corpus)["court.md"] == before["court.md"]
+    again = save_upload(src, corpus, "court.md")  # the same bytes again: nothing new
+    assert again.ok and again.saved_as is None and "already in the corpus as court-2.md" in again.message
+    traversal = save_upload(src, corpus, "../../outside.md")
+    assert traversal.ok is True and traversal.saved_as is None  # same content: already there
+    other = tmp_path / "x.md"
+    other.write_text("# Outside\n\nThis one goes nowhere else.\n", encoding="utf-8")
+    r = save_upload(other, corpus, "../../outside.md")
+    assert r.saved_as == "outside.md" and (corpus / "outside.md").is_file()
+    assert not (tmp_path / "outside.md").exists()
+
+
+def test_save_uploads_loads_and_builds(corpus: Path, tmp_path: Path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text('{"id": "n-1", "title": "New one", "text": "The harbour reopened in May."}\n', encoding="utf-8")
+    b.write_text('{"id": "n-1", "title": "Clash", "text": "Same id, other text."}\n', encoding="utf-8")
+    results = save_uploads([(a, "a.jsonl"), (b, "b.jsonl")], corpus, known_ids=())
+    assert [r.ok for r in results] == [True, False] and "already in the corpus" in results[1].message
+    index = haitirag.build_index(corpus, tmp_path / "index", model=HASH_MODEL)
+    assert "n-1" in index.documents and index.documents["n-1"].title == "New one"
+
+
+def test_upload_into_a_single_file_corpus_is_refused(corpus: Path, tmp_path: Path):
+    src = tmp_path / "n.txt"
+    src.write_text("Title\n\nBody text.\n", encoding="utf-8")
+    r = save_upload(src, corpus / "briefs.jsonl", "n.txt")
+    assert not r.ok and "not a folder" in r.message
+
+
+# -- filters and examples ----------------------------------------------------------------------------
+def test_filters():
+    srcs = ["Met Desk", "Wire", web.NO_SOURCE]
+    assert web._filters("", "", srcs, srcs, True) == {}
+    assert web._filters("2024-01-01", " 2024-12-31 ", srcs, srcs, True) == {
+        "date_from": "2024-01-01", "date_to": "2024-12-31"}
+    assert web._filters("", "", ["Wire", web.NO_SOURCE], srcs, True) == {"sources": ["Wire", ""]}
+    assert web._filters("", "", srcs, srcs, False) == {"sources": ["Met Desk", "Wire", ""], "keep_undated": False}
+    for args, why in [(("2024-13-01", ""), "YYYY-MM-DD"), (("05/03/2024", ""), "YYYY-MM-DD"),
+                      (("2024-05-01", "2024-01-01"), "after")]:
+        with pytest.raises(ValueError, match=why):
+            web._filters(*args, srcs, srcs, True)
+    with pytest.raises(ValueError, match="tick at least one"):
+        web._filters("", "", [], srcs, True)
+
+
+def test_filters_reach_the_search(hash_index: haitirag.Index):
+    kw = web._filters("2024-03-01", "", ["Met Desk"], web._source_choices(hash_index), False)
+    answer = hash_index.ask("rainfall railway court perch", **kw)
+    assert answer.passages and {p.source for p in answer.passages} == {"Met Desk"}
+    assert all(p.date and p.date >= "2024-03-01" for p in answer.passages)
+
+
+def test_example_questions_come_from_the_corpus(hash_index: haitirag.Index):
+    qs = web.example_questions(hash_index, n=5)
+    titles = {d.title for d in hash_index.documents.values()}
+    assert len(qs) == 5 and len(set(qs)) == 5
+    assert set(web.SEED_QUESTIONS) <= set(qs)  # the fixture corpus holds the seed report
+    assert any(t in q for q in qs for t in titles if t.lower() != web.SEED_TITLE)
+
+
+# -- the served index and background rebuilds -----------------------------------------------------------
+class SlowEmbedder:
+    """The hash embedder, slowed down so a rebuild is still running while questions are asked."""
+
+    def __init__(self, delay: float):
+        from haitirag.embedding import make_embedder
+
+        self.inner, self.delay = make_embedder(HASH_MODEL), delay
+        self.release = threading.Event()
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def encode(self, texts, batch_size=64, show_progress=False):
+        if threading.current_thread().name == "haitirag-rebuild":  # the page's rebuild, not a question
+            self.release.wait(self.delay)
+        return self.inner.encode(texts, batch_size=batch_size, show_progress=show_progress)
+
+
+def test_questions_are_answered_from_the_old_index_during_a_rebuild(corpus: Path, tmp_path: Path):
+    emb = SlowEmbedder(delay=30)
+    index = haitirag.build_index(corpus, tmp_path / "index", model=HASH_MODEL, embedder=emb)
+    served = web.ServedIndex(corpus, tmp_path / "index", index)
+    (corpus / "harbour.md").write_text("---\ntitle: Harbour news\n---\nThe harbour of Port Lune reopened "
+                                       "on 3 May after repairs.\nA second sentence about harbour cranes.\n",
+                                       encoding="utf-8")
+    job = served.start_rebuild()
+    assert served.start_rebuild() is job  # a second click joins the running build
+    deadline = time.monotonic() + 20
+    while not job.stage.startswith("embedding") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job.stage.startswith("embedding") and not job.done.is_set()
+    assert job.fraction() is not None and 0 < job.fraction() < 1
+    during = served.current()
+    assert during is index and len(during.documents) == 5
+    assert during.ask("When did the harbour of Port Lune reopen?").passages  # answered meanwhile
+    emb.release.set()
+    assert job.done.wait(30) and job.ok, job.message
+    after = served.current()
+    assert after is not index and len(after.documents) == 6
+    assert "indexed 6 documents" in job.message
+    assert any(p.title == "Harbour news" for p in after.search("Port Lune harbour reopened", k=3))
+
+
+def test_a_build_on_disk_is_picked_up_between_questions(corpus: Path, tmp_path: Path):
+    index = haitirag.build_index(corpus, tmp_path / "index", model=HASH_MODEL)
+    served = web.ServedIndex(corpus, tmp_path / "index", index)
+    assert served.current() is index
+    (corpus / "extra.txt").write_text("Extra\n\nA brand new report.\n", encoding="utf-8")
+    haitirag.build_index(corpus, tmp_path / "index", model=HASH_MODEL)  # e.g. `haitirag build` meanwhile
+    fresh = served.current()
+    assert fresh is not index and len(fresh.documents) == 6
+
+
+def test_a_failed_rebuild_keeps_the_old_index(corpus: Path, tmp_path: Path):
+    index = haitirag.build_index(corpus, tmp_path / "index", model=HASH_MODEL)
+    served = web.ServedIndex(corpus, tmp_path / "index", index)
+    for p in corpus.rglob("*"):
+        if p.is_file():
+            p.unlink()
+    job = served.start_rebuild()
+    assert job.done.wait(30) and not job.ok
+    assert "still answering from the previous index" in job.message and "no documents" in job.message
+    assert served.current() is index
+
+
+def test_serve_refuses_a_busy_port_in_one_line(tmp_path: Path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "haitirag", "serve", "--index", str(tmp_path / "none"),
+                            "--port", str(port)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: cannot listen on 127.0.0.1") and "--port" in r.stderr
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*(no_silent_downcasting|copy keyword).*")
+def test_the_page_sends_the_conversation_and_the_filters_to_ask(hash_index: haitirag.Index, corpus: Path):
+    import socket
+
+    from gradio_client import Client
+
+    calls: list[tuple[str, list[str], dict]] = []
+    real_ask = hash_index.ask
+
+    def recording_ask(question, history=(), **filters):  # type: ignore[no-untyped-def]
+        calls.append((question, list(history), filters))
+        return real_ask(question, history=history, **filters)
+
+    hash_index.ask = recording_ask  # type: ignore[method-assign]
+    app = web.make_app(hash_index, corpus=corpus)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    web.launch(app, port=port, block=False)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        every = web._source_choices(hash_index)
+        first = client.predict("Which court ruled?", [], "", "", every, True, api_name="/ask")
+        client.predict("When was that?", first[0], "2024-01-01", "2024-06-30", ["Example Wire"], False,
+                       api_name="/ask")
+    finally:
+        app.close()
+    assert calls == [
+        ("Which court ruled?", [], {}),
+        ("When was that?", ["Which court ruled?"],
+         {"date_from": "2024-01-01", "date_to": "2024-06-30", "sources": ["Example Wire"], "keep_undated": False}),
+    ]
