@@ -29,6 +29,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=1500)
     ap.add_argument("--skip", type=int, default=0)
     ap.add_argument("--every", type=int, default=1, help="use every N-th question")
+    ap.add_argument("--label", choices=("correct", "answerable"), default="correct",
+                    help="abstain: what the score predicts (default: the answer is correct)")
     ap.add_argument("-C", type=float, default=1.0)
     args = ap.parse_args()
     from sklearn.linear_model import LogisticRegression
@@ -59,7 +61,7 @@ def main() -> None:
             second = ans._second(cands, probs, f, best)
             text = texts[best] + (" " + texts[second] if second is not None else "")
             xs.append(ans.evidence(f, cands, probs, best)[None, :])
-            ys.append(q.answerable and contains_answer(text, q.answers))
+            ys.append(q.answerable and (args.label == "answerable" or contains_answer(text, q.answers)))
     x = np.concatenate(xs)
     y = np.array(ys, dtype=int)
     model = LogisticRegression(C=args.C, fit_intercept=False, max_iter=2000).fit(x, y)
@@ -69,6 +71,14 @@ def main() -> None:
         print(f"  {n:>18} {w:+.3f}")
     print("weights = np.array([" + ", ".join(f"{w:.3f}" for w in model.coef_[0]) + "])")
     p = model.predict_proba(x)[:, 1]
+    if args.what == "abstain":
+        ans_mask = np.array([q.answerable for q in qs if ans.candidates(ans.retrieve(q.question, ans.passages))])
+        print("| threshold | unanswerable refused | answerable refused | accuracy (answerable) |")
+        for t in np.arange(0.15, 0.6, 0.025):
+            ref = p < t
+            print(f"| {t:.3f} | {ref[~ans_mask].mean():.3f} | {ref[ans_mask].mean():.3f} | "
+                  f"{(y[ans_mask] & ~ref[ans_mask]).mean():.3f} |")
+        np.save("/tmp/ans_abstain_xy.npy", np.concatenate([x, y[:, None], ans_mask[:, None]], axis=1))
     print(f"log loss {-np.mean(y * np.log(p + 1e-9) + (1 - y) * np.log(1 - p + 1e-9)):.4f}"
           f" (base {-(y.mean() * math.log(y.mean()) + (1 - y.mean()) * math.log(1 - y.mean())):.4f})")
 

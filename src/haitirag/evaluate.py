@@ -120,7 +120,8 @@ class EvalReport:
         def f(v: float | None) -> str:
             return "n/a" if v is None else f"{v:.3f}"
 
-        rows = [("questions (answerable / unanswerable)", f"{self.questions} ({self.answerable} / {self.unanswerable})"),
+        counts = f"{self.questions} ({self.answerable} / {self.unanswerable})"
+        rows = [("questions (answerable / unanswerable)", counts),
                 ("recall@1", f(self.recall_at_1)), ("recall@5", f(self.recall_at_5)),
                 ("recall@10", f(self.recall_at_10)), ("MRR@10", f(self.mrr_at_10)),
                 ("answer accuracy", f(self.answer_accuracy)),
