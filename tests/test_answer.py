@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -136,5 +134,9 @@ def test_cli_ask_json_and_bad_input(seed_index: haitirag.Index, capsys: pytest.C
     assert capsys.readouterr().err.startswith("error: the question is empty")
 
 
-def test_fixture_files_exist():
-    assert Path(FIXTURE_CORPUS).is_dir()
+
+
+def test_unusable_history_entries_are_skipped(fixture_index: haitirag.Index):
+    a = fixture_index.ask("When?", history=["", "court " * 1000, "Who blocked the deployment?"])
+    assert "blocked" in a.resolved_question
+    check_answer(fixture_index, a)

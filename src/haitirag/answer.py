@@ -8,8 +8,9 @@
    cosine, whether it holds a token of the kind of answer the question asks for that is not already in
    the question, how much new content it adds, its length). Weights fitted on part of SQuAD v1.1 dev
    (``bench/fit_answer.py``).
-4. One sentence, or two when the second completes the first (an adjacent sentence that holds the
-   expected answer type the first lacks, or a second sentence scored almost as high).
+4. One sentence, or two when the second completes the first: the runner-up, when it is adjacent and
+   holds the expected answer type the first lacks, or when its probability is at least SECOND_RATIO of
+   the best one's (strong support).
 5. Abstention: a second logistic model turns the evidence (best sentence score, margin, whether the
    question's entities, numbers and rare terms occur in the sentence and its document, answer type
    present) into ``Answer.score``; below ``THRESHOLD`` the answer is refused. Fitted on SQuAD 2.0 dev.
@@ -167,6 +168,15 @@ _STOP = set(("a an the of to in on at for by with from and or but not no be been
              "very just only over under again more most other some any each both all").split())
 
 
+def _clean_or_none(text: object) -> str | None:
+    from .errors import QueryError
+
+    try:
+        return clean_query(text)
+    except QueryError:
+        return None
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A sentence of a retrieved passage: ``index.documents[doc_id].text[start:end]``."""
@@ -199,7 +209,7 @@ class Answerer:
 
     def ask(self, question: str, history: Sequence[str] = (), k: int | None = None, **filters: Any) -> Answer:
         q = clean_query(question)
-        hist = [clean_query(h) for h in history if isinstance(h, str) and h.strip()]
+        hist = [h for h in (_clean_or_none(h) for h in history) if h]  # unusable history entries are skipped
         resolved = resolve_followup(q, hist)
         passages = self.retrieve(resolved, k or self.passages, **filters)
         return self.answer(q, resolved, passages)
