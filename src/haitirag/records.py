@@ -121,7 +121,7 @@ class Answer:
     question's names, numbers and dates occur around the sentence, the rarest question term missing
     there, a negation in the question, whether it holds a token of the kind of answer asked for),
     fitted on SQuAD 2.0 dev, where half the questions have no answer. Under ``answer.THRESHOLD``
-    (0.41) the answer is refused (``abstained``; ``text`` says so; ``passages`` keeps the closest
+    (0.42) the answer is refused (``abstained``; ``text`` says so; ``passages`` keeps the closest
     passages). ``details`` holds the features, for debugging.
     """
 
