@@ -58,7 +58,7 @@ def main() -> None:
     methods: dict[str, Callable[[Lists], list[int]]] = {
         "dense only": lambda lists: list(lists[0]),
         "BM25 only": lambda lists: list(lists[1]),
-        "RRF k=60 (default)": rrf(60),
+        "RRF k=60 (the previous default)": rrf(60),
         "RRF k=20": rrf(20),
         "RRF k=60, BM25 weight 0.6": rrf(60, 0.4),
         "convex w=0.3": convex(0.3),
