@@ -140,3 +140,11 @@ def test_unusable_history_entries_are_skipped(fixture_index: haitirag.Index):
     a = fixture_index.ask("When?", history=["", "court " * 1000, "Who blocked the deployment?"])
     assert "blocked" in a.resolved_question
     check_answer(fixture_index, a)
+
+
+def test_cli_ask_refusal_shows_closest_passages(seed_index: haitirag.Index, capsys: pytest.CaptureFixture[str]):
+    from haitirag.cli import main
+
+    assert main(["ask", "Which football club won the 2024 Champions League?", "--index", str(seed_index.path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(NO_ANSWER) and "closest passages:" in out

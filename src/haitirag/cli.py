@@ -64,6 +64,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         _print_json(answer.to_json())
         return 0
     print(answer.text)
+    if answer.abstained and answer.passages:
+        print("closest passages:")
+        for p in answer.passages[:3]:
+            print(f"  {p.title} {p.doc_id} chars {p.start}-{p.end}: " + " ".join(p.text.split())[:160])
     for n, c in enumerate(answer.citations, 1):
         meta = ", ".join(x for x in (c.date, c.source) if x)
         print(f"[{n}] {c.title}" + (f" ({meta})" if meta else "") + f" {c.doc_id} chars {c.start}-{c.end}")
