@@ -1,13 +1,28 @@
-"""Stage 6: extractive answers: pick the source sentence that answers the question, cite it, or abstain.
+"""Stage 6: extractive answers: pick the source sentence(s) that answer the question, cite them, or abstain.
 
-Baseline: candidate sentences are those of the top passages; each is scored by cosine similarity
-to the question plus the share of the question's content words it contains.
+1. Follow-ups: a short or pronoun-led question with a history ("When?", "Where did they oppose it?") is
+   resolved by adding the content words of the previous (resolved) question; no language model.
+2. Candidates: the sentences of the top passages (``Index.sentences`` spans inside each passage).
+3. Sentence score: a logistic model over features of each candidate (dense cosine with the question,
+   IDF-weighted overlap of stemmed question terms in the sentence and its neighbours, passage rank and
+   cosine, whether it holds a token of the kind of answer the question asks for that is not already in
+   the question, how much new content it adds, its length). Weights fitted on part of SQuAD v1.1 dev
+   (``bench/fit_answer.py``).
+4. One sentence, or two when the second completes the first: the runner-up, when it is adjacent and
+   holds the expected answer type the first lacks, or when its probability is at least SECOND_RATIO of
+   the best one's (strong support).
+5. Abstention: a second logistic model turns the evidence (best sentence score, margin, whether the
+   question's entities, numbers and rare terms occur in the sentence and its document, answer type
+   present) into ``Answer.score``; below ``THRESHOLD`` the answer is refused. Fitted on SQuAD 2.0 dev.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,43 +33,370 @@ from .records import Answer, Citation, Passage
 if TYPE_CHECKING:
     from .index import Index
 
-__all__ = ["NO_ANSWER", "Answerer"]
+__all__ = ["NO_ANSWER", "THRESHOLD", "Answerer", "Candidate", "answer_type", "resolve_followup"]
+
+log = logging.getLogger(__name__)
 
 NO_ANSWER = "The sources don't say."
-THRESHOLD = 0.45
+THRESHOLD = 0.42  # on Answer.score; chosen on SQuAD 2.0 dev (see README "Answers and evaluation")
+PASSAGES = 5  # passages whose sentences are candidates
+SECOND_RATIO = 0.5  # a second sentence is kept when its probability is at least this share of the best
+
+# sentence model: weights of SENTENCE_FEATURES (fitted by bench/fit_answer.py on SQuAD v1.1 dev)
+SENTENCE_FEATURES = ("cos", "overlap", "overlap_window", "passage_rr", "passage_cos", "type_new", "type_missing",
+                     "novelty", "log_len", "bias")
+SENTENCE_WEIGHTS = np.array([2.809, 3.565, 0.665, 1.967, -1.280, 0.245, -1.451, -1.719, 0.899, -4.602])
+# abstention model: weights of ABSTAIN_FEATURES (fitted by bench/fit_answer.py on SQuAD 2.0 dev)
+ABSTAIN_FEATURES = ("prob", "margin", "entities_sentence", "entities_document", "type_new", "terms_document",
+                    "missing_idf", "terms_window", "missing_idf_window", "cos", "negation", "overlap", "passage_cos",
+                    "bias")
+# features whose fitted sign contradicted their meaning (SQuAD 2.0 artefacts: its unanswerable questions
+# were written to overlap their paragraph) are left out (weight 0)
+ABSTAIN_WEIGHTS = np.array([0.635, 0.000, 1.008, 0.000, -0.125, 0.000, 0.000, 0.000, -0.302, 1.468, -1.575, -0.312,
+                            1.966, -2.694])
+
+WH_WORDS = {"who", "whom", "whose", "what", "which", "when", "where", "why", "how", "did", "does", "do", "is",
+            "are", "was", "were"}
+PRONOUNS = {"he", "she", "it", "they", "them", "his", "her", "hers", "their", "theirs", "its", "him", "this",
+            "that", "these", "those", "there", "then"}
+MONTHS = ("january february march april may june july august september october november december "
+          "jan feb mar apr jun jul aug sep sept oct nov dec").split()
+DAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
+DATE_WORDS = set(MONTHS) | set(DAYS) | {"century", "centuries", "decade", "bc", "bce", "ad", "ce", "today",
+                                        "yesterday", "tomorrow", "spring", "summer", "autumn", "winter", "morning",
+                                        "evening", "night", "noon", "midnight", "weekend", "week", "ago", "era"}
+NUMBER_WORDS = set(("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
+                    "hundred hundreds thousand thousands million millions billion billions trillion dozen dozens "
+                    "half quarter third twice double triple several few many percent").split())
+PERSON_HINTS = {"who", "whom", "whose"}
+_WORD = re.compile(r"\w+(?:[.,]\d+)*", re.UNICODE)
+_YEAR = re.compile(r"^(1\d{3}|20\d{2})s?$")
+_NUM = re.compile(r"^\d+(?:[.,]\d+)*(?:s|st|nd|rd|th)?$")
+
+
+def answer_type(question: str) -> str | None:
+    """The kind of answer a question asks for: "person", "date", "number", "place", or None (no check)."""
+    q = question.lower()
+    words = re.findall(r"[a-z]+", q)
+    if not words:
+        return None
+    joined = " ".join(words)
+    if re.search(r"\bhow (many|much|long|far|old|large|big|high|tall|deep|wide|often|fast|heavy)\b", joined) or \
+            re.search(r"\b(what|which) (percentage|percent|number|amount|proportion|size|population)\b", joined):
+        return "number"
+    if "when" in words or re.search(r"\b(what|which) (year|years|date|day|month|century|decade|time|era|period)\b",
+                                    joined):
+        return "date"
+    if any(w in PERSON_HINTS for w in words):
+        return "person"
+    if "where" in words or re.search(r"\b(what|which) (country|city|state|place|town|region|continent)\b", joined):
+        return "place"
+    return None
+
+
+def _surface(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def _has_type(words: Sequence[str], kind: str, exclude: set[str]) -> bool:
+    """True when ``words`` (surface tokens of a sentence) hold a token of ``kind`` not in ``exclude``."""
+    for i, w in enumerate(words):
+        lw = w.lower()
+        if lw in exclude:
+            continue
+        if kind == "number":
+            if _NUM.match(w) or lw in NUMBER_WORDS:
+                return True
+        elif kind == "date":
+            if _YEAR.match(w) or lw in DATE_WORDS or (_NUM.match(w) and i > 0 and words[i - 1].lower() in MONTHS):
+                return True
+        elif w[:1].isupper() and (i > 0 or w.isupper()) and lw not in PRONOUNS and lw not in WH_WORDS:
+            return True  # person / place: a name, a capitalised token that is not the question's
+    return False
+
+
+def _salient(question: str) -> list[tuple[str, ...]]:
+    """The question's entities, numbers and dates (lower case): runs of capitalised words after the first, digits."""
+    words = _surface(question)
+    out: list[tuple[str, ...]] = []
+    run: list[str] = []
+    for i, w in enumerate([*words, ""]):
+        if i > 0 and w[:1].isupper() and w.lower() not in PRONOUNS:
+            run.append(w.lower())
+            continue
+        if run:
+            out.append(tuple(run))
+            run = []
+        if any(c.isdigit() for c in w):
+            out.append((w.lower(),))
+    return list(dict.fromkeys(out))
+
+
+def _coverage(entities: Sequence[tuple[str, ...]], words: set[str]) -> float:
+    """Share of ``entities`` found in ``words``: all their words, or their initials ("United States" ~ "us")."""
+    if not entities:
+        return 1.0
+    found = sum(all(w in words for w in e) or (len(e) > 1 and "".join(w[0] for w in e) in words) for e in entities)
+    return found / len(entities)
+
+
+def resolve_followup(question: str, history: Sequence[str]) -> str:
+    """``question`` made self-contained with the history (oldest first); unchanged when it stands alone.
+
+    A question is a follow-up when it has fewer than three content words, or a pronoun and at most four
+    content words and no name of its own; the previous question (itself resolved) lends its content words.
+    """
+    history = [h for h in history if isinstance(h, str) and h.strip()]
+    if not history:
+        return question
+    words = re.findall(r"[A-Za-z0-9']+", question)
+    lower = [w.lower() for w in words]
+    content = [w for w in lower if w not in WH_WORDS and w not in PRONOUNS and w not in _STOP]
+    has_pronoun = any(w in PRONOUNS for w in lower)
+    has_name = any(w[:1].isupper() for w in words[1:])
+    if not (len(content) < 3 or (has_pronoun and len(content) <= 4 and not has_name)):
+        return question
+    previous = resolve_followup(history[-1], history[:-1])
+    prev_words = [w for w in re.findall(r"[A-Za-z0-9'.,-]+", previous) if w.lower().strip(".,") not in WH_WORDS]
+    extra = " ".join(w for w in prev_words if w.lower() not in lower)
+    return f"{question.rstrip()} ({extra.strip()})" if extra.strip() else question
+
+
+_STOP = set(("a an the of to in on at for by with from and or but not no be been being is are was were do does "
+             "did has have had as into about than so such can could would should will shall may might must also "
+             "very just only over under again more most other some any each both all").split())
+
+
+def _clean_or_none(text: object) -> str | None:
+    from .errors import QueryError
+
+    try:
+        return clean_query(text)
+    except QueryError:
+        return None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of a retrieved passage: ``index.documents[doc_id].text[start:end]``."""
+
+    passage_rank: int
+    doc_id: str
+    start: int
+    end: int
+    sentence_no: int  # position among the document's sentences
 
 
 class Answerer:
-    def __init__(self, index: Index, threshold: float = THRESHOLD):
+    """Scores candidate sentences; caches sentence vectors and tokens per index (they never change)."""
+
+    def __init__(self, index: Index, threshold: float = THRESHOLD, passages: int = PASSAGES,
+                 second_ratio: float = SECOND_RATIO):
         self.index = index
         self.threshold = threshold
+        self.passages = passages
+        self.second_ratio = second_ratio
+        self._vec: dict[tuple[str, int, int], np.ndarray] = {}
+        self._tok: dict[tuple[str, int, int], frozenset[str]] = {}
+        self._doc_tok: dict[str, frozenset[str]] = {}
+        self._doc_surface: dict[str, frozenset[str]] = {}
+        self._idf: np.ndarray | None = None
 
-    def ask(self, question: str, history: Sequence[str] = (), k: int = 5, **filters: Any) -> Answer:
+    # -- retrieval ------------------------------------------------------------------------------
+    def retrieve(self, resolved: str, k: int, **filters: Any) -> list[Passage]:
+        return self.index.search(resolved, k=k, **filters)
+
+    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None, **filters: Any) -> Answer:
         q = clean_query(question)
-        passages = self.index.search(q, k=k, **filters)
-        cands: list[tuple[Passage, int, int]] = []
-        for p in passages:
-            for s, e in self.index.sentences[p.doc_id]:
-                if s >= p.start and e <= p.end:
-                    cands.append((p, s, e))
-        if not cands:
-            return Answer(question, NO_ANSWER, abstained=True, passages=tuple(passages), resolved_question=q)
-        texts = [self.index.documents[p.doc_id].text[s:e] for p, s, e in cands]
-        vecs = self.index.embedder.encode([q, *texts])
-        cos = vecs[1:] @ vecs[0]
-        qwords = set(self.index.keyword.query_tokens(q))
-        overlap = np.array([len(qwords & set(self.index.keyword.query_tokens(t))) / max(1, len(qwords))
-                            for t in texts])
-        score = 0.7 * cos + 0.3 * overlap
-        best = int(np.argmax(score))
-        p, s, e = cands[best]
-        doc = self.index.documents[p.doc_id]
-        if score[best] < self.threshold:
-            return Answer(q, NO_ANSWER, abstained=True, passages=tuple(passages), score=float(score[best]),
-                          resolved_question=q)
-        cit = Citation(doc.doc_id, doc.title, doc.date, doc.source, s, e, doc.text[s:e], doc.url)
-        return Answer(q, cit.quote, (cit,), False, tuple(passages), float(score[best]), q)
+        hist = [h for h in (_clean_or_none(h) for h in history) if h]  # unusable history entries are skipped
+        resolved = resolve_followup(q, hist)
+        passages = self.retrieve(resolved, k or self.passages, **filters)
+        return self.answer(q, resolved, passages)
 
+    # -- features ---------------------------------------------------------------------------------
+    def idf(self, token: str) -> float:
+        if self._idf is None:
+            sc = self.index.keyword.retriever.scores
+            indptr = np.asarray(sc["indptr"], dtype=np.float64)
+            df = np.diff(indptr)
+            n = float(sc["num_docs"])
+            self._idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        tid = self.index.keyword.retriever.vocab_dict.get(token)
+        if tid is None or tid >= len(self._idf):
+            return float(self._idf.max()) if len(self._idf) else 1.0
+        return float(self._idf[tid])
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
+    def _tokens(self, keys: list[tuple[str, int, int]]) -> list[frozenset[str]]:
+        from .keyword import tokenize
+
+        todo = [k for k in keys if k not in self._tok]
+        if todo:
+            texts = [self.index.documents[d].text[s:e] for d, s, e in todo]
+            kw = self.index.keyword
+            if kw._stemmer is None:
+                kw.query_tokens("x")
+            for key, toks in zip(todo, tokenize(texts, kw._stemmer), strict=True):
+                self._tok[key] = frozenset(toks)
+        return [self._tok[k] for k in keys]
+
+    def _vectors(self, keys: list[tuple[str, int, int]]) -> np.ndarray:
+        todo = [k for k in dict.fromkeys(keys) if k not in self._vec]
+        if todo:
+            vecs = self.index.embedder.encode([self.index.documents[d].text[s:e] for d, s, e in todo])
+            for key, v in zip(todo, vecs, strict=True):
+                self._vec[key] = np.asarray(v, dtype=np.float32)
+        return np.stack([self._vec[k] for k in keys])
+
+    def _doc_tokens(self, doc_id: str) -> tuple[frozenset[str], frozenset[str]]:
+        if doc_id not in self._doc_tok:
+            from .keyword import tokenize
+
+            kw = self.index.keyword
+            if kw._stemmer is None:
+                kw.query_tokens("x")
+            doc = self.index.documents[doc_id]
+            text = f"{doc.title}\n{doc.text}"
+            self._doc_tok[doc_id] = frozenset(tokenize([text], kw._stemmer)[0])
+            self._doc_surface[doc_id] = frozenset(w.lower() for w in _surface(text))
+        return self._doc_tok[doc_id], self._doc_surface[doc_id]
+
+    def candidates(self, passages: Sequence[Passage]) -> list[Candidate]:
+        out: list[Candidate] = []
+        seen: set[tuple[str, int, int]] = set()
+        for rank, p in enumerate(passages):
+            for no, (s, e) in enumerate(self.index.sentences.get(p.doc_id, [])):
+                if s >= p.start and e <= p.end and (p.doc_id, s, e) not in seen:
+                    if self.index.documents[p.doc_id].text[s:e].strip():
+                        seen.add((p.doc_id, s, e))
+                        out.append(Candidate(rank, p.doc_id, s, e, no))
+        return out
+
+    def features(self, resolved: str, cands: Sequence[Candidate], passages: Sequence[Passage]) -> dict[str, Any]:
+        """Per-candidate sentence features (matrix in SENTENCE_FEATURES order) and question-level evidence."""
+        idx = self.index
+        qtoks = list(dict.fromkeys(idx.keyword.query_tokens(resolved)))
+        qidf = {t: self.idf(t) for t in qtoks}
+        total = sum(qidf.values()) or 1.0
+        kind = answer_type(resolved.split(" (")[0])
+        qsurface = {w.lower() for w in _surface(resolved)}
+        keys = [(c.doc_id, c.start, c.end) for c in cands]
+        toks = self._tokens(keys)
+        # neighbours' tokens (previous and next sentence of the same document)
+        nb_keys: list[tuple[str, int, int]] = []
+        for c in cands:
+            sents = idx.sentences[c.doc_id]
+            for j in (c.sentence_no - 1, c.sentence_no + 1):
+                if 0 <= j < len(sents):
+                    nb_keys.append((c.doc_id, *sents[j]))
+        nb_tok = dict(zip(nb_keys, self._tokens(nb_keys), strict=True))
+        qv = idx.embed_query(resolved)[0]
+        cos = self._vectors(keys) @ qv
+        n = len(cands)
+        x = np.zeros((n, len(SENTENCE_FEATURES)), dtype=np.float64)
+        type_new = np.zeros(n, dtype=bool)
+        for i, c in enumerate(cands):
+            sents = idx.sentences[c.doc_id]
+            window = set(toks[i])
+            for j in (c.sentence_no - 1, c.sentence_no + 1):
+                if 0 <= j < len(sents):
+                    window |= nb_tok[(c.doc_id, *sents[j])]
+            text = idx.documents[c.doc_id].text[c.start:c.end]
+            words = _surface(text)
+            has = kind is not None and _has_type(words, kind, qsurface)
+            type_new[i] = has
+            new = [t for t in toks[i] if t not in qidf]
+            p = passages[c.passage_rank]
+            x[i] = (cos[i],
+                    sum(v for t, v in qidf.items() if t in toks[i]) / total,
+                    sum(v for t, v in qidf.items() if t in window) / total,
+                    1.0 / (c.passage_rank + 1),
+                    p.dense_score if p.dense_score is not None else 0.0,
+                    float(has),
+                    float(kind is not None and not has),
+                    len(new) / max(1, len(toks[i])),
+                    math.log1p(len(words)) / 4.0,
+                    1.0)
+        return {"x": x, "type_new": type_new, "kind": kind, "qidf": qidf, "total": total, "cos": cos,
+                "question": resolved, "salient": _salient(resolved)}
+
+    def evidence(self, f: dict[str, Any], cands: Sequence[Candidate], probs: np.ndarray, best: int) -> np.ndarray:
+        """Question-level features in ABSTAIN_FEATURES order for the chosen sentence."""
+        c = cands[best]
+        doc_tok, doc_surface = self._doc_tokens(c.doc_id)
+        sents = self.index.sentences[c.doc_id]
+        lo, hi = max(0, c.sentence_no - 1), min(len(sents) - 1, c.sentence_no + 1)
+        window = {w.lower() for w in _surface(self.index.documents[c.doc_id].text[sents[lo][0]:sents[hi][1]])}
+        sal = f["salient"]
+        ent_s, ent_d = _coverage(sal, window), _coverage(sal, set(doc_surface))
+        qidf: dict[str, float] = f["qidf"]
+        terms_d = sum(v for t, v in qidf.items() if t in doc_tok) / f["total"]
+        missing = max([v for t, v in qidf.items() if t not in doc_tok], default=0.0)
+        win_tok: set[str] = set()
+        for j in range(lo, hi + 1):
+            win_tok |= self._tokens([(c.doc_id, *sents[j])])[0]
+        missing_w = max([v for t, v in qidf.items() if t not in win_tok], default=0.0)
+        second = float(np.partition(probs, -2)[-2]) if len(probs) > 1 else 0.0
+        negation = float(bool(re.search(r"\b(not|never|no|n't|cannot|without)\b", f["question"].lower())))
+        return np.array([probs[best], probs[best] - second, ent_s, ent_d, float(f["type_new"][best]), terms_d,
+                         missing / 10.0, f["x"][best][2], missing_w / 10.0, float(f["cos"][best]), negation,
+                         f["x"][best][1], f["x"][best][4], 1.0])
+
+    # -- the answer -------------------------------------------------------------------------------
+    def answer(self, question: str, resolved: str, passages: Sequence[Passage]) -> Answer:
+        passages = tuple(passages)
+        top = passages[: self.passages]
+        cands = self.candidates(top)
+        if not cands or not self.index.keyword.query_tokens(resolved):
+            return self._refusal(question, resolved, passages, 0.0, "no candidate sentence or no usable word")
+        f = self.features(resolved, cands, top)
+        probs = 1.0 / (1.0 + np.exp(-(f["x"] @ SENTENCE_WEIGHTS)))
+        best = int(np.argmax(probs))
+        ev = self.evidence(f, cands, probs, best)
+        score = float(1.0 / (1.0 + math.exp(-float(ev @ ABSTAIN_WEIGHTS))))
+        chosen = [best]
+        second = self._second(cands, probs, f, best)
+        if second is not None:
+            chosen.append(second)
+        details = {"kind": f["kind"], "sentence_probs": [float(probs[i]) for i in chosen],
+                   "evidence": dict(zip(ABSTAIN_FEATURES, (float(v) for v in ev), strict=True))}
+        if score < self.threshold:
+            return self._refusal(question, resolved, passages, score, "score under threshold", details,
+                                 cands, chosen)
+        chosen.sort(key=lambda i: (cands[i].doc_id != cands[best].doc_id, cands[i].doc_id, cands[i].start))
+        cits = []
+        for i in chosen:
+            c = cands[i]
+            doc = self.index.documents[c.doc_id]
+            cits.append(Citation(doc.doc_id, doc.title, doc.date, doc.source, c.start, c.end,
+                                 doc.text[c.start:c.end], doc.url))
+        if len(cits) == 2 and cits[0].doc_id == cits[1].doc_id and \
+                not self.index.documents[cits[0].doc_id].text[cits[0].end:cits[1].start].strip():
+            text = self.index.documents[cits[0].doc_id].text[cits[0].start:cits[1].end]  # adjacent: one span
+        else:
+            text = " ".join(c.quote.strip() for c in cits)
+        return Answer(question, text, tuple(cits), False, passages, score, resolved, details)
+
+    def _second(self, cands: Sequence[Candidate], probs: np.ndarray, f: dict[str, Any], best: int) -> int | None:
+        """A second sentence when it completes the best one, else None."""
+        b = cands[best]
+        order = np.argsort(-probs)
+        for i in (int(j) for j in order[1:]):
+            c = cands[i]
+            adjacent = c.doc_id == b.doc_id and abs(c.sentence_no - b.sentence_no) == 1
+            if adjacent and f["kind"] is not None and not f["type_new"][best] and f["type_new"][i]:
+                return i  # the neighbour holds the kind of answer the best sentence lacks
+            if probs[i] >= self.second_ratio * probs[best]:
+                return i
+            break
+        return None
+
+    def _refusal(self, question: str, resolved: str, passages: tuple[Passage, ...], score: float, why: str,
+                 details: dict[str, Any] | None = None, cands: Sequence[Candidate] = (),
+                 chosen: Sequence[int] = ()) -> Answer:
+        d = dict(details or {})
+        d["refused_because"] = why
+        if cands and chosen:
+            c = cands[chosen[0]]
+            d["closest"] = {"doc_id": c.doc_id, "start": c.start, "end": c.end}
+        return Answer(question, NO_ANSWER, (), True, passages, score, resolved, d)

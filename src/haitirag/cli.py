@@ -17,6 +17,7 @@ EPILOG = """examples:
   haitirag watch                                   # rebuild whenever corpus/ changes
   haitirag search "Why was Kenya's deployment blocked?" -k 3
   haitirag ask "Which court blocked Kenya's deployment?"
+  haitirag eval --corpus corpus --questions ../shared/eval/seed-questions.jsonl
   haitirag serve                                   # chat page on http://127.0.0.1:7860
 """
 
@@ -111,9 +112,28 @@ def cmd_ask(args: argparse.Namespace) -> int:
         _print_json(answer.to_json())
         return 0
     print(answer.text)
+    if answer.abstained and answer.passages:
+        print("closest passages:")
+        for p in answer.passages[:3]:
+            print(f"  {p.title} {p.doc_id} chars {p.start}-{p.end}: " + " ".join(p.text.split())[:160])
     for n, c in enumerate(answer.citations, 1):
         meta = ", ".join(x for x in (c.date, c.source) if x)
         print(f"[{n}] {c.title}" + (f" ({meta})" if meta else "") + f" {c.doc_id} chars {c.start}-{c.end}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, load_questions, open_eval_index
+
+    questions = load_questions(args.questions)
+    if args.limit:
+        questions = questions[: args.limit]
+    index = open_eval_index(args.corpus, args.index, model=args.model, progress=not args.json)
+    report = evaluate(index, questions, k=args.k, threshold=args.threshold)
+    if args.json:
+        _print_json(report.to_json(items=args.items))
+    else:
+        print(report.table())
     return 0
 
 
@@ -192,6 +212,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--index", default="index", help="index folder (default: index)")
     p.add_argument("--history", action="append", metavar="QUESTION", help="an earlier question (repeatable)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add("eval", cmd_eval, "measure retrieval, answer accuracy and abstention on a question file",
+            "haitirag eval --corpus ../shared/eval/squad11/corpus.jsonl "
+            "--questions ../shared/eval/squad11/questions-dev.jsonl --limit 1000")
+    p.add_argument("--corpus", required=True, help="folder or .jsonl file the questions are about")
+    p.add_argument("--questions", required=True, help="JSON-lines question file (../shared/eval/README.md)")
+    p.add_argument("--index", default=None,
+                   help="index folder: reused when it matches the corpus, else (re)built "
+                        "(default: .haitirag-eval/<corpus name>-<hash>)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model used when the index must be built")
+    p.add_argument("-k", "--k", type=int, default=5, help="passages the answer is chosen from (default: 5)")
+    p.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
+    p.add_argument("--threshold", type=float, default=None, help="abstention threshold on Answer.score")
+    p.add_argument("--items", action="store_true", help="with --json: every question's answer too")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = add("serve", cmd_serve, "serve the chat page", "haitirag serve --port 7860")
