@@ -78,3 +78,13 @@ def test_property_spans_round_trip(parts: list[str], max_tokens: int):
     for c in chunker.chunk(doc):
         assert doc.text[c.start:c.end] == c.text
         assert c.n_tokens <= max_tokens
+
+
+@pytest.mark.parametrize("text", ["0. \x1f0. 0", "Hello there.\x00 Next one! And more.", "\x1b[31mRed.\x1b[0m Plain."])
+def test_control_characters_do_not_break_the_splitter(text: str):
+    spans = split_sentences(text)
+    assert spans and all(text[s:e].strip() == text[s:e] for s, e in spans)
+    def visible(t: str) -> str:
+        return "".join(c for c in t if c.isprintable() and not c.isspace())
+
+    assert visible("".join(text[s:e] for s, e in spans)) == visible(text)

@@ -8,6 +8,7 @@ chunk satisfies ``doc.text[chunk.start:chunk.end] == chunk.text``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -19,7 +20,9 @@ from .records import Chunk, Document
 
 __all__ = ["ChunkSettings", "Chunker", "split_sentences"]
 
+log = logging.getLogger(__name__)
 Span = tuple[int, int]
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 PARAGRAPH = re.compile(r"\n[ \t\u00a0]*\n")
 WORDS = re.compile(r"\S+")
 
@@ -49,32 +52,40 @@ def _trim(text: str, start: int, end: int) -> Span | None:
     return (start, end) if start < end else None
 
 
+def _segment(paragraph: str) -> list[str]:
+    """pysbd's sentences of one paragraph; the whole paragraph when pysbd fails on odd input."""
+    try:
+        return list(_segmenter().segment(paragraph))
+    except Exception as err:  # pysbd raises ValueError/IndexError on some control-character input
+        log.debug("sentence splitter failed (%s); keeping the paragraph whole", err)
+        return [paragraph]
+
+
 def split_sentences(text: str) -> list[Span]:
-    """Sentence spans of ``text``: paragraphs at blank lines, then pysbd inside each paragraph."""
+    """Sentence spans of ``text``: paragraphs at blank lines, then pysbd inside each paragraph.
+
+    pysbd reads a copy with control characters blanked (same length, so offsets carry over)."""
+    plain = CONTROL.sub(" ", text)
     spans: list[Span] = []
     para_start = 0
-    bounds = [(m.start(), m.end()) for m in PARAGRAPH.finditer(text)] + [(len(text), len(text))]
+    bounds = [(m.start(), m.end()) for m in PARAGRAPH.finditer(plain)] + [(len(plain), len(plain))]
     for p_end, next_start in bounds:
-        para = _trim(text, para_start, p_end)
+        para = _trim(plain, para_start, p_end)
         para_start = next_start
         if para is None:
             continue
         p0, p1 = para
         cursor = p0
-        for sent in _segmenter().segment(text[p0:p1]):
+        for sent in _segment(plain[p0:p1]):
             s = sent.strip()
             if not s:
                 continue
-            at = text.find(s, cursor, p1)
+            at = plain.find(s, cursor, p1)
             if at < 0:  # the segmenter altered the text: fall back to the rest of the paragraph
-                span = _trim(text, cursor, p1)
-                if span:
-                    spans.append(span)
-                cursor = p1
                 break
             spans.append((at, at + len(s)))
             cursor = at + len(s)
-        if cursor < p1 and (rest := _trim(text, cursor, p1)):
+        if cursor < p1 and (rest := _trim(plain, cursor, p1)):
             spans.append(rest)
     return spans
 
