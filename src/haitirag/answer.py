@@ -11,11 +11,9 @@
 4. One sentence, or two when the second completes the first: the runner-up, when it is adjacent and
    holds the expected answer type the first lacks, or when its probability is at least SECOND_RATIO of
    the best one's (support).
-5. Abstention: a second logistic model turns the evidence (best sentence score, margin and cosine,
-   whether the question's names, numbers and dates occur around the sentence and anywhere in the
-   retrieved passages, answer type present, negation, how close and how clear-cut the top passage is)
-   into ``Answer.score``; below ``THRESHOLD`` the answer is refused. Fitted on SQuAD 2.0 dev (answerable
-   and not) mixed with answerable SQuAD v1.1 dev questions, half the articles of each.
+5. Abstention: a second logistic model turns the evidence (best sentence score, margin, whether the
+   question's entities, numbers and rare terms occur in the sentence and its document, answer type
+   present) into ``Answer.score``; below ``THRESHOLD`` the answer is refused. Fitted on SQuAD 2.0 dev.
 """
 
 from __future__ import annotations
@@ -40,7 +38,7 @@ __all__ = ["NO_ANSWER", "THRESHOLD", "Answerer", "Candidate", "answer_type", "re
 log = logging.getLogger(__name__)
 
 NO_ANSWER = "The sources don't say."
-THRESHOLD = 0.647  # on Answer.score; chosen on SQuAD 2.0 dev (see README "Answers and evaluation")
+THRESHOLD = 0.42  # on Answer.score; chosen on SQuAD 2.0 dev (see README "Answers and evaluation")
 PASSAGES = 5  # passages whose sentences are candidates
 SECOND_RATIO = 0.3  # a second sentence is kept when its probability is at least this share of the best
 
@@ -48,14 +46,14 @@ SECOND_RATIO = 0.3  # a second sentence is kept when its probability is at least
 SENTENCE_FEATURES = ("cos", "overlap", "overlap_window", "passage_rr", "passage_cos", "type_new", "type_missing",
                      "novelty", "log_len", "bias")
 SENTENCE_WEIGHTS = np.array([2.809, 3.565, 0.665, 1.967, -1.280, 0.245, -1.451, -1.719, 0.899, -4.602])
-# abstention model: weights of ABSTAIN_FEATURES (fitted by bench/fit_answer.py on half the articles of SQuAD
-# 2.0 dev, answerable or not, plus the answerable questions of half the articles of SQuAD v1.1 dev). Evidence
-# whose fitted sign contradicted its meaning (SQuAD 2.0 artefacts: its unanswerable questions were written to
-# overlap their paragraph, so "more question terms in the document" looked like "unanswerable") is not used.
-ABSTAIN_FEATURES = ("prob", "margin", "entities_sentence", "type_new", "cos", "negation", "passage_cos",
-                    "entities_passages", "dense_gap", "top_dense", "same_doc_as_top", "bias")
-ABSTAIN_WEIGHTS = np.array([0.185, 0.495, 0.815, 0.413, 1.602, -1.678, 0.963, 0.951, -1.215, 1.781, -0.365,
-                            -2.901])
+# abstention model: weights of ABSTAIN_FEATURES (fitted by bench/fit_answer.py on SQuAD 2.0 dev)
+ABSTAIN_FEATURES = ("prob", "margin", "entities_sentence", "entities_document", "type_new", "terms_document",
+                    "missing_idf", "terms_window", "missing_idf_window", "cos", "negation", "overlap", "passage_cos",
+                    "bias")
+# features whose fitted sign contradicted their meaning (SQuAD 2.0 artefacts: its unanswerable questions
+# were written to overlap their paragraph) are left out (weight 0)
+ABSTAIN_WEIGHTS = np.array([0.635, 0.000, 1.008, 0.000, -0.125, 0.000, 0.000, 0.000, -0.302, 1.468, -1.575, -0.312,
+                            1.966, -2.694])
 
 WH_WORDS = {"who", "whom", "whose", "what", "which", "when", "where", "why", "how", "did", "does", "do", "is",
             "are", "was", "were"}
@@ -204,6 +202,8 @@ class Answerer:
         self.second_ratio = second_ratio
         self._vec: dict[tuple[str, int, int], np.ndarray] = {}
         self._tok: dict[tuple[str, int, int], frozenset[str]] = {}
+        self._doc_tok: dict[str, frozenset[str]] = {}
+        self._doc_surface: dict[str, frozenset[str]] = {}
         self._idf: np.ndarray | None = None
 
     # -- retrieval ------------------------------------------------------------------------------
@@ -250,6 +250,19 @@ class Answerer:
             for key, v in zip(todo, vecs, strict=True):
                 self._vec[key] = np.asarray(v, dtype=np.float32)
         return np.stack([self._vec[k] for k in keys])
+
+    def _doc_tokens(self, doc_id: str) -> tuple[frozenset[str], frozenset[str]]:
+        if doc_id not in self._doc_tok:
+            from .keyword import tokenize
+
+            kw = self.index.keyword
+            if kw._stemmer is None:
+                kw.query_tokens("x")
+            doc = self.index.documents[doc_id]
+            text = f"{doc.title}\n{doc.text}"
+            self._doc_tok[doc_id] = frozenset(tokenize([text], kw._stemmer)[0])
+            self._doc_surface[doc_id] = frozenset(w.lower() for w in _surface(text))
+        return self._doc_tok[doc_id], self._doc_surface[doc_id]
 
     def candidates(self, passages: Sequence[Passage]) -> list[Candidate]:
         out: list[Candidate] = []
@@ -313,20 +326,24 @@ class Answerer:
     def evidence(self, f: dict[str, Any], cands: Sequence[Candidate], probs: np.ndarray, best: int) -> np.ndarray:
         """Question-level features in ABSTAIN_FEATURES order for the chosen sentence."""
         c = cands[best]
+        doc_tok, doc_surface = self._doc_tokens(c.doc_id)
         sents = self.index.sentences[c.doc_id]
         lo, hi = max(0, c.sentence_no - 1), min(len(sents) - 1, c.sentence_no + 1)
         window = {w.lower() for w in _surface(self.index.documents[c.doc_id].text[sents[lo][0]:sents[hi][1]])}
-        passages: tuple[Passage, ...] = f["passages"]
-        in_passages = {w.lower() for p in passages for w in _surface(p.text)}
-        sal = f["salient"]  # names, numbers, dates of the question: around the sentence, anywhere retrieved
-        ent_s, ent_all = _coverage(sal, window), _coverage(sal, in_passages)
-        dense = [p.dense_score if p.dense_score is not None else 0.0 for p in passages[:2]]
-        gap = dense[0] - dense[1] if len(dense) > 1 else dense[0] if dense else 0.0
+        sal = f["salient"]
+        ent_s, ent_d = _coverage(sal, window), _coverage(sal, set(doc_surface))
+        qidf: dict[str, float] = f["qidf"]
+        terms_d = sum(v for t, v in qidf.items() if t in doc_tok) / f["total"]
+        missing = max([v for t, v in qidf.items() if t not in doc_tok], default=0.0)
+        win_tok: set[str] = set()
+        for j in range(lo, hi + 1):
+            win_tok |= self._tokens([(c.doc_id, *sents[j])])[0]
+        missing_w = max([v for t, v in qidf.items() if t not in win_tok], default=0.0)
         second = float(np.partition(probs, -2)[-2]) if len(probs) > 1 else 0.0
         negation = float(bool(re.search(r"\b(not|never|no|n't|cannot|without)\b", f["question"].lower())))
-        return np.array([probs[best], probs[best] - second, ent_s, float(f["type_new"][best]), float(f["cos"][best]),
-                         negation, f["x"][best][4], ent_all, gap, dense[0] if dense else 0.0,
-                         float(c.doc_id == cands[0].doc_id), 1.0])
+        return np.array([probs[best], probs[best] - second, ent_s, ent_d, float(f["type_new"][best]), terms_d,
+                         missing / 10.0, f["x"][best][2], missing_w / 10.0, float(f["cos"][best]), negation,
+                         f["x"][best][1], f["x"][best][4], 1.0])
 
     # -- the answer -------------------------------------------------------------------------------
     def answer(self, question: str, resolved: str, passages: Sequence[Passage]) -> Answer:

@@ -117,11 +117,11 @@ class Answer:
 
     ``score`` in [0, 1] is the estimated probability that the sources answer the question with the
     quoted sentence: a logistic model (``answer.ABSTAIN_WEIGHTS``) over the evidence (the best
-    sentence's own score and margin, its cosine with the question, the cosine of its passage, whether
-    the question's names, numbers and dates occur around the sentence and in the retrieved passages, a
-    negation in the question, whether it holds a token of the kind of answer asked for), fitted on SQuAD
-    2.0 dev (half the questions have no answer) with answerable SQuAD v1.1 questions. Under
-    ``answer.THRESHOLD`` (0.647) the answer is refused (``abstained``; ``text`` says so; ``passages`` keeps the closest
+    sentence's own score, its cosine with the question, the cosine of its passage, whether the
+    question's names, numbers and dates occur around the sentence, the rarest question term missing
+    there, a negation in the question, whether it holds a token of the kind of answer asked for),
+    fitted on SQuAD 2.0 dev, where half the questions have no answer. Under ``answer.THRESHOLD``
+    (0.42) the answer is refused (``abstained``; ``text`` says so; ``passages`` keeps the closest
     passages). ``details`` holds the features, for debugging.
     """
 
