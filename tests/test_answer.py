@@ -84,6 +84,9 @@ def test_answer_type():
     assert answer_type("How many troops did Benin pledge?") == "number"
     assert answer_type("Where did they oppose it?") == "place"
     assert answer_type("Why was it blocked?") is None
+    # a later "when" / "where" starts a clause; the question's own wh-word decides
+    assert answer_type("What did Tesla see when he was young?") is None
+    assert answer_type("Where was the meeting held when the owners voted?") == "place"
 
 
 def test_resolve_followup():

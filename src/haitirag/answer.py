@@ -10,7 +10,7 @@
    (``bench/fit_answer.py``).
 4. One sentence, or two when the second completes the first: the runner-up, when it is adjacent and
    holds the expected answer type the first lacks, or when its probability is at least SECOND_RATIO of
-   the best one's (strong support).
+   the best one's (support).
 5. Abstention: a second logistic model turns the evidence (best sentence score, margin, whether the
    question's entities, numbers and rare terms occur in the sentence and its document, answer type
    present) into ``Answer.score``; below ``THRESHOLD`` the answer is refused. Fitted on SQuAD 2.0 dev.
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 NO_ANSWER = "The sources don't say."
 THRESHOLD = 0.42  # on Answer.score; chosen on SQuAD 2.0 dev (see README "Answers and evaluation")
 PASSAGES = 5  # passages whose sentences are candidates
-SECOND_RATIO = 0.5  # a second sentence is kept when its probability is at least this share of the best
+SECOND_RATIO = 0.3  # a second sentence is kept when its probability is at least this share of the best
 
 # sentence model: weights of SENTENCE_FEATURES (fitted by bench/fit_answer.py on SQuAD v1.1 dev)
 SENTENCE_FEATURES = ("cos", "overlap", "overlap_window", "passage_rr", "passage_cos", "type_new", "type_missing",
@@ -70,6 +70,7 @@ NUMBER_WORDS = set(("zero one two three four five six seven eight nine ten eleve
                     "hundred hundreds thousand thousands million millions billion billions trillion dozen dozens "
                     "half quarter third twice double triple several few many percent").split())
 PERSON_HINTS = {"who", "whom", "whose"}
+_LEAD_WH = ("who", "whom", "whose", "what", "which", "when", "where", "why", "how")
 _WORD = re.compile(r"\w+(?:[.,]\d+)*", re.UNICODE)
 _YEAR = re.compile(r"^(1\d{3}|20\d{2})s?$")
 _NUM = re.compile(r"^\d+(?:[.,]\d+)*(?:s|st|nd|rd|th)?$")
@@ -85,12 +86,14 @@ def answer_type(question: str) -> str | None:
     if re.search(r"\bhow (many|much|long|far|old|large|big|high|tall|deep|wide|often|fast|heavy)\b", joined) or \
             re.search(r"\b(what|which) (percentage|percent|number|amount|proportion|size|population)\b", joined):
         return "number"
-    if "when" in words or re.search(r"\b(what|which) (year|years|date|day|month|century|decade|time|era|period)\b",
-                                    joined):
+    # the question's own wh-word decides: "when" / "where" later on starts a clause ("What did he see when ...")
+    lead = next((w for w in words if w in _LEAD_WH), None)
+    if lead == "when" or re.search(r"\b(what|which) (year|years|date|day|month|century|decade|time|era|period)\b",
+                                   joined):
         return "date"
     if any(w in PERSON_HINTS for w in words):
         return "person"
-    if "where" in words or re.search(r"\b(what|which) (country|city|state|place|town|region|continent)\b", joined):
+    if lead == "where" or re.search(r"\b(what|which) (country|city|state|place|town|region|continent)\b", joined):
         return "place"
     return None
 
@@ -318,7 +321,7 @@ class Answerer:
                     math.log1p(len(words)) / 4.0,
                     1.0)
         return {"x": x, "type_new": type_new, "kind": kind, "qidf": qidf, "total": total, "cos": cos,
-                "question": resolved, "salient": _salient(resolved)}
+                "question": resolved, "salient": _salient(resolved), "passages": tuple(passages)}
 
     def evidence(self, f: dict[str, Any], cands: Sequence[Candidate], probs: np.ndarray, best: int) -> np.ndarray:
         """Question-level features in ABSTAIN_FEATURES order for the chosen sentence."""
