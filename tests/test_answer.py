@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import haitirag
-from haitirag.answer import NO_ANSWER, answer_type, resolve_followup
+from haitirag.answer import NO_ANSWER, _soft_match, answer_type, negation_unmatched, resolve_followup
+from haitirag.embedding import HashEmbedder, encode_tokens
 from haitirag.errors import QueryError
 
 from .conftest import FIXTURE_CORPUS, HASH_MODEL
@@ -151,3 +153,51 @@ def test_cli_ask_refusal_shows_closest_passages(seed_index: haitirag.Index, caps
     assert main(["ask", "Which football club won the 2024 Champions League?", "--index", str(seed_index.path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith(NO_ANSWER) and "closest passages:" in out
+
+
+def test_soft_match_is_each_question_words_best_cosine():
+    e = np.eye(4, dtype=np.float32)
+    question = e[[0, 1]]  # two content words
+    sentence = np.stack([e[0], (e[1] + e[2]) / np.sqrt(2), e[3]])
+    mean, low, lowest_third = _soft_match(question, sentence)
+    assert mean == pytest.approx((1 + 1 / np.sqrt(2)) / 2)
+    assert low == pytest.approx(1 / np.sqrt(2)) and lowest_third == pytest.approx(1 / np.sqrt(2))
+    assert _soft_match(question, sentence[:0]) == (0.0, 0.0, 0.0)
+    assert _soft_match(question[:0], sentence) == (0.0, 0.0, 0.0)
+
+
+def test_hash_token_vectors_match_equal_words():
+    emb = HashEmbedder(64)
+    vecs, toks = encode_tokens(emb, ["The court blocked it", "a court"])
+    assert np.allclose(vecs, emb.encode(["The court blocked it", "a court"]))
+    (w1, r1), (w2, r2) = toks
+    assert w1 == ("the", "court", "blocked", "it") and w2 == ("a", "court")
+    assert float(r1[1].astype(np.float32) @ r2[1].astype(np.float32)) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_embedder_without_token_vectors_still_answers(tmp_path):
+    class Plain:  # the Embedder protocol only: no encode_tokens
+        name, dimension, precision = HASH_MODEL, 64, "fp32"
+
+        def __init__(self) -> None:
+            self.inner = HashEmbedder(64)
+
+        def fits(self, text: str) -> bool:
+            return True
+
+        def encode(self, texts, batch_size=64, show_progress=False):  # type: ignore[no-untyped-def]
+            return self.inner.encode(texts)
+
+    haitirag.build_index(FIXTURE_CORPUS, tmp_path / "index", model=HASH_MODEL)
+    index = haitirag.Index.load(tmp_path / "index", embedder=Plain())
+    vecs, toks = encode_tokens(index.embedder, ["court ruling"])
+    assert vecs.shape == (1, 64) and toks[0][1].shape == (0, 64)
+    check_answer(index, index.ask("Who blocked the deployment?"))
+
+
+def test_negation_unmatched():
+    assert negation_unmatched("What does the IPCC not do?", "The IPCC monitors climate data.")
+    assert not negation_unmatched("What does the IPCC not do?", "The IPCC does not carry out research.")
+    assert not negation_unmatched("Why didn't they go?", "They couldn't go: the road was closed.")
+    assert not negation_unmatched("What does the IPCC do?", "The IPCC does not carry out research.")
+    assert not negation_unmatched("Which notable court ruled?", "The High Court ruled.")  # "not" inside a word

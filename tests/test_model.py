@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import haitirag
-from haitirag.embedding import SentenceTransformerEmbedder, cpu_has_bf16
+from haitirag.embedding import SentenceTransformerEmbedder, cpu_has_bf16, encode_tokens
 
 pytestmark = pytest.mark.model
 
@@ -50,3 +51,18 @@ def test_bf16_and_fp32_agree():
     a = SentenceTransformerEmbedder(precision="fp32").encode(texts)
     b = SentenceTransformerEmbedder(precision="bf16").encode(texts)
     assert ((a * b).sum(axis=1) > 0.999).all()
+
+
+def test_token_vectors_come_with_the_sentence_vectors_in_one_pass(seed_index: haitirag.Index):
+    emb = seed_index.embedder
+    texts = ["Who signed the agreement?", "Kenya's President William Ruto signed it in Nairobi on March 1."]
+    vecs, toks = encode_tokens(emb, texts)
+    assert np.allclose(vecs, emb.encode(texts), atol=0.02)  # bf16 autocast may differ in the last bits
+    words, rows = toks[0]
+    assert words == ("who", "signed", "the", "agreement", "?")  # no [CLS] / [SEP] / padding
+    assert rows.shape == (5, emb.dimension)
+    assert np.allclose(np.linalg.norm(rows.astype(np.float32), axis=1), 1.0, atol=0.01)
+    # contextual vectors: "signed" in the question is closer to "signed" in the sentence than to "Nairobi"
+    sent_words, sent_rows = toks[1]
+    sims = rows.astype(np.float32) @ sent_rows.astype(np.float32).T
+    assert sims[1, sent_words.index("signed")] > sims[1, sent_words.index("nairobi")] + 0.2

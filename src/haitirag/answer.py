@@ -3,21 +3,28 @@
 1. Follow-ups: a short or pronoun-led question with a history ("When?", "Where did they oppose it?") is
    resolved by adding the content words of the previous (resolved) question; no language model.
 2. Candidates: the sentences of the top passages (``Index.sentences`` spans inside each passage).
-3. Sentence score: a logistic model over features of each candidate (dense cosine with the question,
-   IDF-weighted overlap of stemmed question terms in the sentence and its neighbours, passage rank and
-   cosine, whether it holds a token of the kind of answer the question asks for that is not already in
-   the question, how much new content it adds, its length). Weights fitted on part of SQuAD v1.1 dev
-   (``bench/fit_answer.py``).
+3. Sentence ranking: a softmax over the candidates of one question (a conditional logit) on features of
+   each sentence: dense cosine with the question; soft match (for every content word of the question, its
+   best cosine with a contextual token vector of the sentence, from the same embedding model: mean,
+   minimum, lowest third); IDF-weighted share of the stemmed question terms in the sentence, its
+   neighbours and the window; shared question bigrams; how close together the matched terms are; passage
+   rank and cosine; whether it holds a token of the kind of answer the question asks for that is not
+   already in the question; how much new content it adds; its length; its rank by cosine and by overlap.
+   Weights fitted on half of the SQuAD v1.1 dev articles (``bench/fit_answer.py``).
 4. One sentence, or two when the second completes the first: the runner-up, when it is adjacent and
    holds the expected answer type the first lacks, or when its probability is at least SECOND_RATIO of
    the best one's (support).
-5. Abstention: a second logistic model turns the evidence (best sentence score, margin, whether the
-   question's entities, numbers and rare terms occur in the sentence and its document, answer type
-   present) into ``Answer.score``; below ``THRESHOLD`` the answer is refused. Fitted on SQuAD 2.0 dev.
+5. Abstention: a logistic model turns evidence about the chosen sentence (whether the question's names,
+   numbers and dates occur around it and in its document, its cosine and its passage's, its share of the
+   question's terms, the soft match of the least-supported question word, the expected answer type, a
+   negation in the question that the sentence and its neighbours lack) into ``Answer.score``; below
+   ``THRESHOLD`` the answer is refused. Fitted on SQuAD 2.0 dev plus answerable SQuAD v1.1 dev questions
+   (half of the articles of each).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import re
@@ -27,33 +34,41 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .embedding import encode_tokens
 from .index import clean_query
 from .records import Answer, Citation, Passage
 
 if TYPE_CHECKING:
     from .index import Index
 
-__all__ = ["NO_ANSWER", "THRESHOLD", "Answerer", "Candidate", "answer_type", "resolve_followup"]
+__all__ = ["NO_ANSWER", "THRESHOLD", "Answerer", "Candidate", "answer_type", "negation_unmatched", "resolve_followup"]
 
 log = logging.getLogger(__name__)
 
 NO_ANSWER = "The sources don't say."
-THRESHOLD = 0.42  # on Answer.score; chosen on SQuAD 2.0 dev (see README "Answers and evaluation")
+THRESHOLD = 0.64  # on Answer.score; chosen on SQuAD 2.0 dev (see README "Answers and evaluation")
 PASSAGES = 5  # passages whose sentences are candidates
-SECOND_RATIO = 0.3  # a second sentence is kept when its probability is at least this share of the best
+SECOND_RATIO = 0.15  # a second sentence is kept when its probability is at least this share of the best
 
-# sentence model: weights of SENTENCE_FEATURES (fitted by bench/fit_answer.py on SQuAD v1.1 dev)
-SENTENCE_FEATURES = ("cos", "overlap", "overlap_window", "passage_rr", "passage_cos", "type_new", "type_missing",
-                     "novelty", "log_len", "bias")
-SENTENCE_WEIGHTS = np.array([2.809, 3.565, 0.665, 1.967, -1.280, 0.245, -1.451, -1.719, 0.899, -4.602])
-# abstention model: weights of ABSTAIN_FEATURES (fitted by bench/fit_answer.py on SQuAD 2.0 dev)
-ABSTAIN_FEATURES = ("prob", "margin", "entities_sentence", "entities_document", "type_new", "terms_document",
-                    "missing_idf", "terms_window", "missing_idf_window", "cos", "negation", "overlap", "passage_cos",
-                    "bias")
-# features whose fitted sign contradicted their meaning (SQuAD 2.0 artefacts: its unanswerable questions
-# were written to overlap their paragraph) are left out (weight 0)
-ABSTAIN_WEIGHTS = np.array([0.635, 0.000, 1.008, 0.000, -0.125, 0.000, 0.000, 0.000, -0.302, 1.468, -1.575, -0.312,
-                            1.966, -2.694])
+CACHE_SENTENCES = 50_000  # sentence and token vectors kept per loaded index before the cache starts over
+
+# sentence model: a softmax over the candidates of one question; weights of SENTENCE_FEATURES fitted by
+# bench/fit_answer.py on SQuAD v1.1 dev (the articles of one half; the other half is held out)
+_OWN = ("cos", "overlap", "overlap_window", "passage_rr", "passage_cos", "type_new", "type_missing", "novelty",
+        "log_len", "bigrams", "proximity", "term_share", "pronoun_start", "prev_overlap", "next_overlap",
+        "soft_mean", "soft_min", "soft_low")
+_N_OWN = len(_OWN)
+SENTENCE_FEATURES = (*_OWN, "rr_cos", "rr_overlap")  # rr_: 1 / rank among the question's candidates
+SENTENCE_WEIGHTS = np.array([-1.765, 0.766, 6.125, 0.927, 4.480, 1.048, -1.048, 0.557, -1.313, 0.912, 0.306, -1.117,
+                             0.419, -0.371, -1.043, 7.172, -0.024, 2.738, 0.743, 0.531])
+# abstention model: weights of ABSTAIN_FEATURES (fitted by bench/fit_answer.py on SQuAD 2.0 dev + answerable
+# SQuAD v1.1 dev questions, one half of the articles of each); a feature whose fitted weight contradicted its
+# meaning was left out (weight 0: still computed, and shown in Answer.details["evidence"])
+ABSTAIN_FEATURES = ("prob", "margin", "logit", "entities_sentence", "entities_document", "type_new",
+                    "terms_document", "missing_idf", "terms_window", "missing_idf_window", "cos", "negation_unmatched",
+                    "overlap", "passage_cos", "soft_mean", "soft_min", "soft_mean_window", "soft_min_window", "bias")
+ABSTAIN_WEIGHTS = np.array([0.000, 0.000, 0.000, 0.935, 0.420, 0.438, 0.000, 0.000, 0.000, 0.000, 1.970, -2.504, 0.527,
+                            2.061, 0.000, 0.396, 0.000, 0.000, -3.019])
 
 WH_WORDS = {"who", "whom", "whose", "what", "which", "when", "where", "why", "how", "did", "does", "do", "is",
             "are", "was", "were"}
@@ -72,6 +87,7 @@ NUMBER_WORDS = set(("zero one two three four five six seven eight nine ten eleve
 PERSON_HINTS = {"who", "whom", "whose"}
 _LEAD_WH = ("who", "whom", "whose", "what", "which", "when", "where", "why", "how")
 _WORD = re.compile(r"\w+(?:[.,]\d+)*", re.UNICODE)
+_NEGATION = re.compile(r"\b(not|never|no|none|nor|neither|cannot|without)\b|n't\b", re.IGNORECASE)
 _YEAR = re.compile(r"^(1\d{3}|20\d{2})s?$")
 _NUM = re.compile(r"^\d+(?:[.,]\d+)*(?:s|st|nd|rd|th)?$")
 
@@ -144,6 +160,37 @@ def _coverage(entities: Sequence[tuple[str, ...]], words: set[str]) -> float:
     return found / len(entities)
 
 
+def _soft_match(question: np.ndarray, sentence: np.ndarray) -> tuple[float, float, float]:
+    """How well the sentence's contextual token vectors cover the question's content tokens.
+
+    For each question token its best cosine with a sentence token; returns their mean, their minimum
+    (the least supported question word) and the mean of the lowest third. Zeros without token vectors.
+    """
+    if not len(question) or not len(sentence):
+        return 0.0, 0.0, 0.0
+    best = np.sort((question @ sentence.T).max(axis=1))
+    return float(best.mean()), float(best[0]), float(best[: max(1, len(best) // 3)].mean())
+
+
+def negation_unmatched(question: str, text: str) -> bool:
+    """A negated question against a text with no negation ("What does X not do?" / "X does Y")."""
+    return bool(_NEGATION.search(question)) and not _NEGATION.search(text)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def _content_piece(token: str) -> bool:
+    """A model token that carries a content word: not a word-piece continuation, stop word or wh-word."""
+    t = token.lower()
+    if t.startswith("##"):
+        return False
+    t = t.lstrip("\u2581\u0120")  # SentencePiece / byte-level BPE word starts
+    return any(ch.isalnum() for ch in t) and t not in _STOP and t not in WH_WORDS
+
+
 def resolve_followup(question: str, history: Sequence[str]) -> str:
     """``question`` made self-contained with the history (oldest first); unchanged when it stands alone.
 
@@ -201,7 +248,8 @@ class Answerer:
         self.passages = passages
         self.second_ratio = second_ratio
         self._vec: dict[tuple[str, int, int], np.ndarray] = {}
-        self._tok: dict[tuple[str, int, int], frozenset[str]] = {}
+        self._tv: dict[tuple[str, int, int], np.ndarray] = {}
+        self._tok: dict[tuple[str, int, int], tuple[str, ...]] = {}
         self._doc_tok: dict[str, frozenset[str]] = {}
         self._doc_surface: dict[str, frozenset[str]] = {}
         self._idf: np.ndarray | None = None
@@ -230,26 +278,42 @@ class Answerer:
             return float(self._idf.max()) if len(self._idf) else 1.0
         return float(self._idf[tid])
 
-    def _tokens(self, keys: list[tuple[str, int, int]]) -> list[frozenset[str]]:
+    def _tokens(self, keys: list[tuple[str, int, int]]) -> list[tuple[str, ...]]:
+        """Stemmed keyword tokens of each sentence, in order (cached)."""
         from .keyword import tokenize
 
-        todo = [k for k in keys if k not in self._tok]
+        todo = [k for k in dict.fromkeys(keys) if k not in self._tok]
         if todo:
             texts = [self.index.documents[d].text[s:e] for d, s, e in todo]
             kw = self.index.keyword
             if kw._stemmer is None:
                 kw.query_tokens("x")
             for key, toks in zip(todo, tokenize(texts, kw._stemmer), strict=True):
-                self._tok[key] = frozenset(toks)
+                self._tok[key] = tuple(toks)
         return [self._tok[k] for k in keys]
 
-    def _vectors(self, keys: list[tuple[str, int, int]]) -> np.ndarray:
+    def _vectors(self, keys: list[tuple[str, int, int]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Sentence vectors and content-token vectors of each sentence (one model pass, cached)."""
         todo = [k for k in dict.fromkeys(keys) if k not in self._vec]
         if todo:
-            vecs = self.index.embedder.encode([self.index.documents[d].text[s:e] for d, s, e in todo])
-            for key, v in zip(todo, vecs, strict=True):
+            if len(self._vec) + len(todo) > CACHE_SENTENCES:
+                self._vec.clear()
+                self._tv.clear()
+            vecs, toks = encode_tokens(self.index.embedder, [self.index.documents[d].text[s:e] for d, s, e in todo])
+            for key, v, (words, rows) in zip(todo, vecs, toks, strict=True):
                 self._vec[key] = np.asarray(v, dtype=np.float32)
-        return np.stack([self._vec[k] for k in keys])
+                keep = [i for i, w in enumerate(words) if any(ch.isalnum() for ch in w)]
+                self._tv[key] = np.asarray(rows[keep], dtype=np.float32)
+        return np.stack([self._vec[k] for k in keys]), [self._tv[k] for k in keys]
+
+    def _question(self, resolved: str) -> tuple[np.ndarray, np.ndarray]:
+        """The question's vector and the token vectors of its content words (no stop or wh-words)."""
+        vecs, toks = encode_tokens(self.index.embedder, [resolved])
+        words, rows = toks[0]
+        keep = [i for i, w in enumerate(words) if _content_piece(w)]
+        if not keep:
+            keep = [i for i, w in enumerate(words) if any(ch.isalnum() for ch in w)]
+        return vecs[0], np.asarray(rows[keep], dtype=np.float32)
 
     def _doc_tokens(self, doc_id: str) -> tuple[frozenset[str], frozenset[str]]:
         if doc_id not in self._doc_tok:
@@ -278,72 +342,93 @@ class Answerer:
     def features(self, resolved: str, cands: Sequence[Candidate], passages: Sequence[Passage]) -> dict[str, Any]:
         """Per-candidate sentence features (matrix in SENTENCE_FEATURES order) and question-level evidence."""
         idx = self.index
-        qtoks = list(dict.fromkeys(idx.keyword.query_tokens(resolved)))
-        qidf = {t: self.idf(t) for t in qtoks}
+        qseq = idx.keyword.query_tokens(resolved)
+        qidf = {t: self.idf(t) for t in dict.fromkeys(qseq)}
         total = sum(qidf.values()) or 1.0
+        qbigrams = set(itertools.pairwise(qseq))
         kind = answer_type(resolved.split(" (")[0])
         qsurface = {w.lower() for w in _surface(resolved)}
         keys = [(c.doc_id, c.start, c.end) for c in cands]
         toks = self._tokens(keys)
-        # neighbours' tokens (previous and next sentence of the same document)
-        nb_keys: list[tuple[str, int, int]] = []
+        # neighbours (previous and next sentence of the same document)
+        nb: list[tuple[tuple[str, int, int] | None, tuple[str, int, int] | None]] = []
         for c in cands:
             sents = idx.sentences[c.doc_id]
-            for j in (c.sentence_no - 1, c.sentence_no + 1):
-                if 0 <= j < len(sents):
-                    nb_keys.append((c.doc_id, *sents[j]))
+            prev = (c.doc_id, *sents[c.sentence_no - 1]) if c.sentence_no > 0 else None
+            nxt = (c.doc_id, *sents[c.sentence_no + 1]) if c.sentence_no + 1 < len(sents) else None
+            nb.append((prev, nxt))
+        nb_keys = [k for pair in nb for k in pair if k is not None]
         nb_tok = dict(zip(nb_keys, self._tokens(nb_keys), strict=True))
-        qv = idx.embed_query(resolved)[0]
-        cos = self._vectors(keys) @ qv
+        qv, qtv = self._question(resolved)
+        svecs, stv = self._vectors(keys)
+        cos = svecs @ qv
+
+        def share(tokens: set[str] | frozenset[str]) -> float:
+            return sum(v for t, v in qidf.items() if t in tokens) / total
+
         n = len(cands)
         x = np.zeros((n, len(SENTENCE_FEATURES)), dtype=np.float64)
         type_new = np.zeros(n, dtype=bool)
+        soft = np.zeros((n, 3))
         for i, c in enumerate(cands):
-            sents = idx.sentences[c.doc_id]
-            window = set(toks[i])
-            for j in (c.sentence_no - 1, c.sentence_no + 1):
-                if 0 <= j < len(sents):
-                    window |= nb_tok[(c.doc_id, *sents[j])]
+            tset = set(toks[i])
+            window = set(tset)
+            nb_share = []
+            for k in nb[i]:
+                window |= set(nb_tok[k]) if k is not None else set()
+                nb_share.append(share(set(nb_tok[k])) if k is not None else 0.0)
             text = idx.documents[c.doc_id].text[c.start:c.end]
             words = _surface(text)
             has = kind is not None and _has_type(words, kind, qsurface)
             type_new[i] = has
-            new = [t for t in toks[i] if t not in qidf]
+            new = [t for t in tset if t not in qidf]
+            pos = [j for j, t in enumerate(toks[i]) if t in qidf]
+            matched = {toks[i][j] for j in pos}
+            soft[i] = _soft_match(qtv, stv[i])
             p = passages[c.passage_rank]
-            x[i] = (cos[i],
-                    sum(v for t, v in qidf.items() if t in toks[i]) / total,
-                    sum(v for t, v in qidf.items() if t in window) / total,
-                    1.0 / (c.passage_rank + 1),
-                    p.dense_score if p.dense_score is not None else 0.0,
-                    float(has),
-                    float(kind is not None and not has),
-                    len(new) / max(1, len(toks[i])),
-                    math.log1p(len(words)) / 4.0,
-                    1.0)
+            x[i, :_N_OWN] = (
+                cos[i], share(tset), share(window), 1.0 / (c.passage_rank + 1),
+                p.dense_score if p.dense_score is not None else 0.0, float(has), float(kind is not None and not has),
+                len(new) / max(1, len(tset)), math.log1p(len(words)) / 4.0,
+                len(qbigrams & set(itertools.pairwise(toks[i]))) / len(qbigrams) if qbigrams else 0.0,
+                len(matched) / (pos[-1] - pos[0] + 1) if len(matched) > 1 else 0.0,
+                len(matched) / max(1, len(qidf)),
+                float(bool(words) and words[0].lower() in PRONOUNS),
+                nb_share[0], nb_share[1], *soft[i])
+        # ranks among this question's candidates (a softmax model cannot see differences from the best one)
+        for j, name in enumerate(("cos", "overlap")):
+            col = x[:, SENTENCE_FEATURES.index(name)]
+            x[:, _N_OWN + j] = 1.0 / (1.0 + np.argsort(np.argsort(-col, kind="stable"), kind="stable"))
         return {"x": x, "type_new": type_new, "kind": kind, "qidf": qidf, "total": total, "cos": cos,
-                "question": resolved, "salient": _salient(resolved), "passages": tuple(passages)}
+                "question": resolved, "salient": _salient(resolved), "passages": tuple(passages), "qtv": qtv}
 
-    def evidence(self, f: dict[str, Any], cands: Sequence[Candidate], probs: np.ndarray, best: int) -> np.ndarray:
+    def evidence(self, f: dict[str, Any], cands: Sequence[Candidate], logits: np.ndarray, best: int) -> np.ndarray:
         """Question-level features in ABSTAIN_FEATURES order for the chosen sentence."""
         c = cands[best]
         doc_tok, doc_surface = self._doc_tokens(c.doc_id)
         sents = self.index.sentences[c.doc_id]
         lo, hi = max(0, c.sentence_no - 1), min(len(sents) - 1, c.sentence_no + 1)
-        window = {w.lower() for w in _surface(self.index.documents[c.doc_id].text[sents[lo][0]:sents[hi][1]])}
+        window_text = self.index.documents[c.doc_id].text[sents[lo][0]:sents[hi][1]]
+        window = {w.lower() for w in _surface(window_text)}
         sal = f["salient"]
         ent_s, ent_d = _coverage(sal, window), _coverage(sal, set(doc_surface))
         qidf: dict[str, float] = f["qidf"]
         terms_d = sum(v for t, v in qidf.items() if t in doc_tok) / f["total"]
         missing = max([v for t, v in qidf.items() if t not in doc_tok], default=0.0)
-        win_tok: set[str] = set()
-        for j in range(lo, hi + 1):
-            win_tok |= self._tokens([(c.doc_id, *sents[j])])[0]
+        win_keys = [(c.doc_id, *sents[j]) for j in range(lo, hi + 1)]
+        win_tok = {t for toks in self._tokens(win_keys) for t in toks}
         missing_w = max([v for t, v in qidf.items() if t not in win_tok], default=0.0)
+        _, win_tv = self._vectors(win_keys)
+        soft_w = _soft_match(f["qtv"], np.concatenate(win_tv))
+        probs = _softmax(logits)
         second = float(np.partition(probs, -2)[-2]) if len(probs) > 1 else 0.0
-        negation = float(bool(re.search(r"\b(not|never|no|n't|cannot|without)\b", f["question"].lower())))
-        return np.array([probs[best], probs[best] - second, ent_s, ent_d, float(f["type_new"][best]), terms_d,
-                         missing / 10.0, f["x"][best][2], missing_w / 10.0, float(f["cos"][best]), negation,
-                         f["x"][best][1], f["x"][best][4], 1.0])
+        negation = float(negation_unmatched(f["question"], window_text))
+        x = f["x"][best]
+        own = {name: j for j, name in enumerate(SENTENCE_FEATURES)}
+        return np.array([probs[best], probs[best] - second, logits[best] / 10.0, ent_s, ent_d,
+                         float(f["type_new"][best]), terms_d, missing / 10.0, x[own["overlap_window"]],
+                         missing_w / 10.0, float(f["cos"][best]), negation, x[own["overlap"]],
+                         x[own["passage_cos"]], x[own["soft_mean"]], x[own["soft_min"]], soft_w[0], soft_w[1], 1.0])
 
     # -- the answer -------------------------------------------------------------------------------
     def answer(self, question: str, resolved: str, passages: Sequence[Passage]) -> Answer:
@@ -353,9 +438,10 @@ class Answerer:
         if not cands or not self.index.keyword.query_tokens(resolved):
             return self._refusal(question, resolved, passages, 0.0, "no candidate sentence or no usable word")
         f = self.features(resolved, cands, top)
-        probs = 1.0 / (1.0 + np.exp(-(f["x"] @ SENTENCE_WEIGHTS)))
-        best = int(np.argmax(probs))
-        ev = self.evidence(f, cands, probs, best)
+        logits = f["x"] @ SENTENCE_WEIGHTS
+        probs = _softmax(logits)
+        best = int(np.argmax(logits))
+        ev = self.evidence(f, cands, logits, best)
         score = float(1.0 / (1.0 + math.exp(-float(ev @ ABSTAIN_WEIGHTS))))
         chosen = [best]
         second = self._second(cands, probs, f, best)

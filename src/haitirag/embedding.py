@@ -20,7 +20,8 @@ import numpy as np
 
 from .errors import ModelError
 
-__all__ = ["DEFAULT_MODEL", "Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "make_embedder"]
+__all__ = ["DEFAULT_MODEL", "Embedder", "HashEmbedder", "SentenceTransformerEmbedder", "TokenVectors", "encode_tokens",
+           "make_embedder"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,28 @@ class Embedder(Protocol):
     def fits(self, text: str) -> bool: ...
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray: ...
+
+
+TokenVectors = tuple[tuple[str, ...], np.ndarray]  # a text's tokens and one normalised float16 row per token
+
+
+def encode_tokens(embedder: Embedder, texts: Sequence[str]) -> tuple[np.ndarray, list[TokenVectors]]:
+    """Sentence vectors and, per text, contextual token vectors, in one pass where the embedder can.
+
+    An embedder without ``encode_tokens`` gives no token vectors (empty rows); answer features that
+    need them are then zero.
+    """
+    method = getattr(embedder, "encode_tokens", None)
+    if method is not None:
+        vecs, toks = method(texts)
+        return vecs, toks
+    empty: TokenVectors = ((), np.zeros((0, embedder.dimension), dtype=np.float16))
+    return embedder.encode(texts), [empty] * len(texts)
+
+
+def _unit_rows(m: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return m / np.where(norms == 0, 1.0, norms)
 
 
 @lru_cache(maxsize=1)
@@ -128,6 +151,36 @@ class SentenceTransformerEmbedder:
                 vecs = self.model.encode(list(texts), **kwargs)
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
+    def encode_tokens(self, texts: Sequence[str], batch_size: int = 64) -> tuple[np.ndarray, list[TokenVectors]]:
+        """Normalised sentence vectors and each text's token vectors (special tokens and padding left out)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        import contextlib
+
+        import torch
+
+        amp = torch.autocast("cpu", dtype=torch.bfloat16) if self.precision == "bf16" else contextlib.nullcontext()
+        with torch.inference_mode(), amp:
+            outs = self.model.encode(list(texts), batch_size=batch_size, output_value=None, convert_to_numpy=False,
+                                     show_progress_bar=False)
+        tokenizer = self.model.tokenizer
+        special = set(tokenizer.all_special_ids)
+        vecs = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        toks: list[TokenVectors] = []
+        for i, out in enumerate(outs):
+            vecs[i] = out["sentence_embedding"].float().cpu().numpy()
+            ids = out.get("input_ids")
+            emb = out.get("token_embeddings")
+            if ids is None or emb is None:
+                toks.append(((), np.zeros((0, self.dimension), dtype=np.float16)))
+                continue
+            mask = out.get("attention_mask")
+            id_list = ids.tolist()
+            keep = [j for j, t in enumerate(id_list) if t not in special and (mask is None or int(mask[j]))]
+            rows = _unit_rows(emb[keep].float().cpu().numpy())
+            toks.append((tuple(tokenizer.convert_ids_to_tokens([id_list[j] for j in keep])), rows.astype(np.float16)))
+        return _unit_rows(vecs), toks
+
 
 class HashEmbedder:
     """Deterministic bag-of-words vectors (hashed, signed, normalised): fast, offline, for tests."""
@@ -149,14 +202,24 @@ class HashEmbedder:
         return len(text.split()) <= self.max_words
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        return self._hashed(texts, self.dim)
+
+    @staticmethod
+    def _hashed(texts: Sequence[str], dim: int) -> np.ndarray:
+        out = np.zeros((len(texts), dim), dtype=np.float32)
         for i, t in enumerate(texts):
             for w in re.findall(r"\w+", t.lower()):
                 h = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
-                out[i, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        out /= np.where(norms == 0, 1.0, norms)
-        return out
+                out[i, h % dim] += 1.0 if (h >> 32) & 1 else -1.0
+        return _unit_rows(out)
+
+    def encode_tokens(self, texts: Sequence[str], batch_size: int = 64) -> tuple[np.ndarray, list[TokenVectors]]:
+        """Sentence vectors and one hashed vector per word: equal words match, others rarely collide."""
+        toks: list[TokenVectors] = []
+        for t in texts:
+            words = tuple(re.findall(r"\w+", t.lower())[: self.max_words])
+            toks.append((words, self._hashed(words, 4096).astype(np.float16)))
+        return self.encode(texts), toks
 
 
 def make_embedder(name: str = DEFAULT_MODEL, precision: str = "auto") -> Embedder:

@@ -116,12 +116,13 @@ class Answer:
     """An extractive answer: ``text`` is made only of the cited quotes, or a refusal when ``abstained``.
 
     ``score`` in [0, 1] is the estimated probability that the sources answer the question with the
-    quoted sentence: a logistic model (``answer.ABSTAIN_WEIGHTS``) over the evidence (the best
-    sentence's own score, its cosine with the question, the cosine of its passage, whether the
-    question's names, numbers and dates occur around the sentence, the rarest question term missing
-    there, a negation in the question, whether it holds a token of the kind of answer asked for),
-    fitted on SQuAD 2.0 dev, where half the questions have no answer. Under ``answer.THRESHOLD``
-    (0.42) the answer is refused (``abstained``; ``text`` says so; ``passages`` keeps the closest
+    quoted sentence: a logistic model (``answer.ABSTAIN_WEIGHTS``) over the evidence (whether the
+    question's names, numbers and dates occur around the sentence and in its document, the cosine of the
+    sentence and of its passage with the question, its share of the question's terms, how well its
+    contextual token vectors match the least-supported question word, whether it holds a token of the
+    kind of answer asked for, a negation in the question that the sentence lacks), fitted on SQuAD 2.0
+    dev, where half the questions have no answer, plus answerable SQuAD v1.1 dev questions. Under
+    ``answer.THRESHOLD`` (0.64) the answer is refused (``abstained``; ``text`` says so; ``passages`` keeps the closest
     passages). ``details`` holds the features, for debugging.
     """
 
