@@ -50,7 +50,7 @@ THRESHOLD = 0.64  # on Answer.score; chosen on SQuAD 2.0 dev (see README "Answer
 PASSAGES = 5  # passages whose sentences are candidates
 SECOND_RATIO = 0.15  # a second sentence is kept when its probability is at least this share of the best
 
-CACHE_SENTENCES = 50_000  # sentence and token vectors kept per loaded index before the cache starts over
+CACHE_SENTENCES = 20_000  # sentences whose vectors are kept per loaded index (~30 KB each) before starting over
 
 # sentence model: a softmax over the candidates of one question; weights of SENTENCE_FEATURES fitted by
 # bench/fit_answer.py on SQuAD v1.1 dev (the articles of one half; the other half is held out)
@@ -168,7 +168,7 @@ def _soft_match(question: np.ndarray, sentence: np.ndarray) -> tuple[float, floa
     """
     if not len(question) or not len(sentence):
         return 0.0, 0.0, 0.0
-    best = np.sort((question @ sentence.T).max(axis=1))
+    best = np.sort((question @ sentence.T.astype(np.float32)).max(axis=1))
     return float(best.mean()), float(best[0]), float(best[: max(1, len(best) // 3)].mean())
 
 
@@ -303,7 +303,7 @@ class Answerer:
             for key, v, (words, rows) in zip(todo, vecs, toks, strict=True):
                 self._vec[key] = np.asarray(v, dtype=np.float32)
                 keep = [i for i, w in enumerate(words) if any(ch.isalnum() for ch in w)]
-                self._tv[key] = np.asarray(rows[keep], dtype=np.float32)
+                self._tv[key] = np.asarray(rows[keep], dtype=np.float16)
         return np.stack([self._vec[k] for k in keys]), [self._tv[k] for k in keys]
 
     def _question(self, resolved: str) -> tuple[np.ndarray, np.ndarray]:
