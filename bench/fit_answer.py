@@ -1,21 +1,24 @@
-"""Fit the two models of answer.py (sentence ranker, abstention score) on development questions.
+"""Fit the learned parts around the reader on development questions: the first-stage ranker and calibration.
 
     python bench/fit_answer.py sentence --index IDX11 --questions ../shared/eval/squad11/questions-dev.jsonl \
         --half 0
-    python bench/fit_answer.py abstain --index IDX20 --questions ../shared/eval/squad20/questions-dev.jsonl \
-        --half 0 --also-index IDX11 --also-questions ../shared/eval/squad11/questions-dev.jsonl
+    python bench/fit_answer.py calibrate e20.json e11.json --questions20 ../shared/eval/squad20/questions-dev.jsonl \
+        --questions11 ../shared/eval/squad11/questions-dev.jsonl --half 0 [--write]
 
-(IDX11 / IDX20: indexes of the whole ``corpus.jsonl`` of each set, e.g. from ``haitirag eval``.)
-Prints the weights to paste into SENTENCE_WEIGHTS / ABSTAIN_WEIGHTS and the same measures on the held-out
-half of the articles (``--half 0`` fits on the articles whose name hashes to 0, reports on the others).
+    python bench/fit_answer.py compare e11.json e11-history.json   # e.g. eval with --unrelated-history
 
-- sentence: a softmax over each question's candidate sentences (conditional logit, L2-regularised, fitted
-  with scipy's L-BFGS), maximising the probability of the sentences that hold a gold answer. Reports how often
-  the best sentence holds one and, with the second-sentence rule, how often the answer does.
-- abstain: a logistic model (scikit-learn) of "the question is answerable" on SQuAD 2.0, plus the answerable
-  questions of a second set (``--also-*``, SQuAD v1.1) so that it does not learn SQuAD 2.0's artefacts only;
-  a feature whose fitted weight contradicts its meaning (EXPECTED_SIGN) is left out and the rest refitted.
-  Prints, for thresholds, the share of unanswerable questions refused and of answerable ones refused.
+(IDX11: an index of the whole ``corpus.jsonl``, e.g. from ``haitirag eval``; e20.json / e11.json: the output
+of ``haitirag eval ... --threshold 0 --json --items`` on SQuAD 2.0 and v1.1 dev.) ``--half 0`` fits on the
+articles whose name hashes to 0 and reports on the others.
+
+- sentence: the first stage (``ranker.py``), a softmax over each question's candidate sentences
+  (conditional logit, L2-regularised, fitted with scipy's L-BFGS), maximising the probability of the
+  sentences that hold a gold answer. Prints SENTENCE_WEIGHTS and how often the best sentences hold one.
+- calibrate: a logistic model (scikit-learn) of "the quoted answer is right" on the reader's logit, over the
+  fitted half of both sets (an unanswerable question is never right; an answer is right when its sentence,
+  or the runner-up added within ``--margin``, holds a gold answer); ``--write`` stores it in
+  ``models/reader.json``. Prints, on the held-out half, what each threshold refuses and costs, and the
+  second-sentence margin's effect on v1.1 accuracy.
 """
 
 from __future__ import annotations
@@ -23,21 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import zlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import haitirag
-from haitirag.answer import ABSTAIN_FEATURES, SENTENCE_FEATURES, Answerer, _softmax, resolve_followup
+from haitirag.answer import resolve_followup
 from haitirag.evaluate import EvalQuestion, contains_answer, load_questions
-
-# the direction in which each abstention feature should move the score ("more of it: more likely answered");
-# SQuAD 2.0's unanswerable questions were written to resemble their paragraph, so a fit alone can learn
-# the opposite, and such a feature is left out (weight 0)
-EXPECTED_SIGN = {"prob": 1, "margin": 1, "logit": 1, "entities_sentence": 1, "entities_document": 1, "type_new": 1,
-                 "terms_document": 1, "missing_idf": -1, "terms_window": 1, "missing_idf_window": -1, "cos": 1,
-                 "negation_unmatched": -1, "overlap": 1, "passage_cos": 1, "soft_mean": 1, "soft_min": 1,
-                 "soft_mean_window": 1, "soft_min_window": 1}
+from haitirag.ranker import SENTENCE_FEATURES, SentenceRanker
+from haitirag.ranker import softmax as _softmax
 
 
 def halves(path: str) -> dict[str, int]:
@@ -51,29 +49,22 @@ def halves(path: str) -> dict[str, int]:
     return out
 
 
-def collect(index_path: str, qs: list[EvalQuestion], weights: np.ndarray | None = None) -> list[dict[str, Any]]:
-    """Per question: candidate features, which candidates hold a gold answer, and (with weights) evidence."""
-    ans = Answerer(haitirag.load_index(index_path))
+def collect(index_path: str, qs: list[EvalQuestion]) -> list[dict[str, Any]]:
+    """Per question: candidate features and which candidates hold a gold answer."""
+    index = haitirag.load_index(index_path)
+    ranker = SentenceRanker(index)
     out = []
     for q in qs:
         resolved = resolve_followup(q.question, q.history)
-        passages = ans.retrieve(resolved, ans.passages)
-        cands = ans.candidates(passages)
-        if not cands or not ans.index.keyword.query_tokens(resolved):
+        passages = index.search(resolved, k=5)
+        cands = ranker.candidates(passages)
+        if not cands or not index.keyword.query_tokens(resolved):
             out.append({"answerable": q.answerable, "x": None})
             continue
-        f = ans.features(resolved, cands, passages)
-        texts = [ans.index.documents[c.doc_id].text[c.start:c.end] for c in cands]
-        row = {"answerable": q.answerable, "x": f["x"],
-               "labels": np.array([q.answerable and contains_answer(t, q.answers) for t in texts], dtype=bool)}
-        if weights is not None:
-            logits = f["x"] @ weights
-            best = int(np.argmax(logits))
-            second = ans._second(cands, _softmax(logits), f, best)
-            row["evidence"] = ans.evidence(f, cands, logits, best)
-            row["correct"] = contains_answer(texts[best] + (" " + texts[second] if second is not None else ""),
-                                             q.answers) if q.answerable else False
-        out.append(row)
+        f = ranker.features(resolved, cands, passages)
+        texts = [index.documents[c.doc_id].text[c.start:c.end] for c in cands]
+        out.append({"answerable": q.answerable, "x": f["x"],
+                    "labels": np.array([q.answerable and contains_answer(t, q.answers) for t in texts], dtype=bool)})
     return out
 
 
@@ -113,20 +104,157 @@ def ranking_report(rows: list[dict[str, Any]], w: np.ndarray, ratios: tuple[floa
         print(f"| {ratio:g} | {ok / len(rows):.3f} | {n_sent / len(rows):.2f} |")
 
 
+def load_items(path: str, questions: str) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Eval items and, for each, the half its article falls in."""
+    items = [it for it in json.loads(open(path, encoding="utf-8").read())["items"] if not it.get("error")]
+    half = halves(questions)
+    return items, np.array([half.get(str(it["id"]).split(".")[0], 0) for it in items])
+
+
+def calibrate(args: argparse.Namespace) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from haitirag.reader import READER_PATH
+
+    i20, h20 = load_items(args.squad20, args.questions20)
+    i11, h11 = load_items(args.squad11, args.questions11)
+
+    def arrays(items: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        logit = np.array([it["logit"] if it.get("logit") is not None else -20.0 for it in items])
+        answerable = np.array([bool(it["answerable"]) for it in items])
+        first = np.array([bool(it.get("first_correct")) for it in items])
+        second = np.array([bool(it.get("runner_up_correct")) for it in items])
+        gap = np.array([it["runner_up_gap"] if it.get("runner_up_gap") is not None else np.inf for it in items])
+        return logit, answerable, answerable & (first | (second & (gap <= args.margin)))
+
+    l20, a20, c20 = arrays(i20)
+    l11, _, c11 = arrays(i11)
+    fit20, fit11 = h20 == args.half, h11 == args.half
+    x = np.concatenate([l20[fit20], l11[fit11]])[:, None]
+    y = np.concatenate([c20[fit20], c11[fit11]]).astype(int)
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
+    a, b = float(model.coef_[0][0]), float(model.intercept_[0])
+    print(f"calibration on the fitted half ({len(y)} questions): p = sigmoid({a:.4f} * logit + {b:.4f})")
+
+    def prob(lg: np.ndarray) -> np.ndarray:
+        return np.asarray(1 / (1 + np.exp(-(a * lg + b))))
+
+    for name, keep in (("held-out half", lambda h: h != args.half), ("fitted half", lambda h: h == args.half)):
+        k20, k11 = keep(h20), keep(h11)
+        p20, p11 = prob(l20[k20]), prob(l11[k11])
+        aa, cc, c1 = a20[k20], c20[k20], c11[k11]
+        print(f"\n{name}: SQuAD 2.0 {int((~aa).sum())} unanswerable / {int(aa.sum())} answerable; v1.1 {len(p11)}")
+        print("| threshold | 2.0 unanswerable refused | 2.0 answerable refused | 2.0 accuracy (answerable) "
+              "| v1.1 refused | v1.1 accuracy |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for t in [float(v) for v in args.thresholds.split(",")]:
+            print(f"| {t:.2f} | {np.mean(p20[~aa] < t):.3f} | {np.mean(p20[aa] < t):.3f} "
+                  f"| {np.mean(cc[aa] & (p20[aa] >= t)):.3f} | {np.mean(p11 < t):.3f} "
+                  f"| {np.mean(c1 & (p11 >= t)):.3f} |")
+    # the second sentence: v1.1 accuracy, never refusing, for margins (the runner-up within the margin is added)
+    print("\nsecond sentence (v1.1, never refusing): | margin | fitted half | held-out half | sentences per answer |")
+    first = np.array([bool(it.get("first_correct")) for it in i11])
+    second = np.array([bool(it.get("runner_up_correct")) for it in i11])
+    gap = np.array([it.get("runner_up_gap") if it.get("runner_up_gap") is not None else np.inf for it in i11])
+    for m in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0):
+        ok = first | (second & (gap <= m))
+        print(f"| {m:.1f} | {ok[fit11].mean():.3f} | {ok[~fit11].mean():.3f} | {1 + np.mean(gap <= m):.2f} |")
+    # the default threshold: every figure the issue asks for, on each half and on the whole of both sets
+    from haitirag.evaluate import span_scores
+
+    t = args.threshold
+    print(f"\nat threshold {t} (answer.THRESHOLD), margin {args.margin}:")
+    print("| articles | v1.1 accuracy | v1.1 refused | v1.1 span EM / F1 | 2.0 unanswerable refused "
+          "| 2.0 answerable refused | 2.0 accuracy (answerable) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    span11 = np.array([span_scores(it.get("span") or "", it["answers"]) if it.get("span") else (0.0, 0.0)
+                       for it in i11])
+    for name, k20, k11 in (("held-out half", h20 != args.half, h11 != args.half),
+                           ("fitted half", h20 == args.half, h11 == args.half),
+                           ("all", np.ones(len(h20), bool), np.ones(len(h11), bool))):
+        p20, p11 = prob(l20[k20]), prob(l11[k11])
+        aa, cc = a20[k20], c20[k20]
+        given = p11 >= t
+        em, f1 = (100 * np.mean(span11[k11][:, j] * given) for j in (0, 1))
+        print(f"| {name} | {np.mean(c11[k11] & given):.3f} | {np.mean(~given):.3f} | {em:.1f} / {f1:.1f} "
+              f"| {np.mean(p20[~aa] < t):.3f} | {np.mean(p20[aa] < t):.3f} | {np.mean(cc[aa] & (p20[aa] >= t)):.3f} |")
+    # ranking the windows: the reader's logit less a penalty per first-stage rank (answer.RANK_PENALTY)
+    print("\nrank penalty (v1.1, never refusing, one sentence): | penalty | fitted half | held-out half |")
+    wins_all = [it.get("windows") or [] for it in i11]
+    for lam in (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0):
+        ok = np.array([bool(w) and bool(max(enumerate(w), key=lambda x: x[1][0] - lam * x[0])[1][1])
+                       for w in wins_all])
+        print(f"| {lam:.2f} | {ok[fit11].mean():.3f} | {ok[~fit11].mean():.3f} |")
+    # how many first-stage candidates the reader needs to read (answer.READ): the best of the first r windows
+    print("\nreader windows (v1.1, never refusing, one sentence): | read | fitted half | held-out half |")
+    wins = [it.get("windows") or [] for it in i11]
+    for r in range(1, max((len(w) for w in wins), default=0) + 1):
+        ok = np.array([bool(w) and bool(max(w[:r], key=lambda x: x[0])[1]) for w in wins])
+        print(f"| {r} | {ok[fit11].mean():.3f} | {ok[~fit11].mean():.3f} |")
+    if args.write:
+        meta_path = READER_PATH.with_suffix(".json")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta["calibration"] = {"weights": [round(a, 6), round(b, 6)], "fitted_on": (
+            f"{Path(args.squad20).name} + {Path(args.squad11).name}, the articles of half {args.half} "
+            "(bench/fit_answer.py halves)"), "questions": len(y)}
+        meta_path.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote the calibration to {meta_path}")
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Accuracy of two eval runs on the questions they share, at the shipped calibration, threshold and margin."""
+    from haitirag.answer import SECOND_MARGIN, THRESHOLD
+    from haitirag.reader import Reader
+
+    reader = Reader()
+    runs = [{str(it["id"]): it for it in json.loads(open(p, encoding="utf-8").read())["items"]} for p in args.runs]
+    common = sorted(set(runs[0]).intersection(*runs[1:]))
+
+    def right(it: dict[str, Any], threshold: float) -> bool:
+        if it.get("logit") is None or not it.get("answerable", True):
+            return False
+        gap = it.get("runner_up_gap")
+        sentence = it.get("first_correct") or (it.get("runner_up_correct") and gap is not None and gap <= SECOND_MARGIN)
+        return bool(sentence) and reader.probability(it["logit"]) >= threshold
+
+    print(f"{len(common)} questions in common")
+    print("| run | accuracy, never refusing | accuracy at the default threshold | read with the history's words |")
+    print("|---|---:|---:|---:|")
+    for path, run in zip(args.runs, runs, strict=True):
+        its = [run[i] for i in common]
+        resolved = sum(it.get("resolved") not in (None, " ".join(it["question"].split())) for it in its)
+        print(f"| {Path(path).name} | {np.mean([right(it, 0.0) for it in its]):.3f} "
+              f"| {np.mean([right(it, THRESHOLD) for it in its]):.3f} | {resolved} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("sentence", "abstain"))
-    ap.add_argument("--index", required=True)
-    ap.add_argument("--questions", required=True)
-    ap.add_argument("--also-index", help="abstain: index of a second question set (its answerable questions)")
-    ap.add_argument("--also-questions")
-    ap.add_argument("--half", type=int, choices=(0, 1), default=0, help="fit on this half of the articles")
-    ap.add_argument("--every", type=int, default=1, help="use every N-th question")
-    ap.add_argument("--l2", type=float, default=1e-4, help="sentence: L2 penalty")
-    ap.add_argument("-C", type=float, default=1.0, help="abstain: inverse regularisation")
-    ap.add_argument("--save", help="abstain: also write the evidence rows to this .npz file")
-    ap.add_argument("--load", help="abstain: fit on rows saved by --save instead of asking the questions again")
+    sub = ap.add_subparsers(dest="what", required=True)
+    sp = sub.add_parser("sentence", help="fit the first-stage ranker")
+    sp.add_argument("--index", required=True)
+    sp.add_argument("--questions", required=True)
+    sp.add_argument("--half", type=int, choices=(0, 1), default=0, help="fit on this half of the articles")
+    sp.add_argument("--every", type=int, default=1, help="use every N-th question")
+    sp.add_argument("--l2", type=float, default=1e-4, help="L2 penalty")
+    cp = sub.add_parser("calibrate", help="fit the reader's calibration from eval items")
+    cp.add_argument("squad20", help="haitirag eval --threshold 0 --json --items on SQuAD 2.0 dev")
+    cp.add_argument("squad11", help="the same on SQuAD v1.1 dev")
+    cp.add_argument("--questions20", required=True)
+    cp.add_argument("--questions11", required=True)
+    cp.add_argument("--half", type=int, choices=(0, 1), default=0, help="fit on this half of the articles")
+    cp.add_argument("--thresholds", default="0,0.2,0.3,0.35,0.4,0.45,0.5,0.55,0.6,0.65,0.7")
+    cp.add_argument("--threshold", type=float, default=0.5, help="the default threshold (answer.THRESHOLD)")
+    cp.add_argument("--margin", type=float, default=1.0, help="the second-sentence margin (answer.SECOND_MARGIN)")
+    cp.add_argument("--write", action="store_true", help="store the calibration in models/reader.json")
+    mp = sub.add_parser("compare", help="accuracy of eval runs on shared questions (e.g. with / without history)")
+    mp.add_argument("runs", nargs="+", help="haitirag eval --threshold 0 --json --items outputs")
     args = ap.parse_args()
+    if args.what == "calibrate":
+        calibrate(args)
+        return
+    if args.what == "compare":
+        compare(args)
+        return
 
     def split(path: str) -> tuple[list[EvalQuestion], list[EvalQuestion]]:
         h = halves(path)
@@ -134,62 +262,12 @@ def main() -> None:
         return [q for q in qs if h.get(q.qid) == args.half], [q for q in qs if h.get(q.qid) != args.half]
 
     train, test = split(args.questions)
-    if args.what == "sentence":
-        w = fit_softmax(collect(args.index, train), args.l2)
-        for n, v in zip(SENTENCE_FEATURES, w, strict=True):
-            print(f"  {n:>20} {v:+.3f}")
-        print("SENTENCE_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
-        print("held-out half:")
-        ranking_report(collect(args.index, test), w, (1.0, 0.3, 0.2, 0.15, 0.1))
-        return
-    from sklearn.linear_model import LogisticRegression
-
-    from haitirag.answer import SENTENCE_WEIGHTS
-
-    if args.load:
-        arrays = dict(np.load(args.load))
-    else:
-        parts = {"fit": collect(args.index, train, SENTENCE_WEIGHTS),
-                 "test": collect(args.index, test, SENTENCE_WEIGHTS), "also_test": []}
-        if args.also_index and args.also_questions:
-            a_train, a_test = split(args.also_questions)
-            parts["fit"] += collect(args.also_index, a_train, SENTENCE_WEIGHTS)
-            parts["also_test"] = collect(args.also_index, a_test, SENTENCE_WEIGHTS)
-        arrays = {}
-        for name, rows in parts.items():  # questions without any candidate are refused whatever the weights
-            arrays[f"{name}_evidence"] = np.stack([r["evidence"] if r["x"] is not None else
-                                                   np.full(len(ABSTAIN_FEATURES), np.nan) for r in rows])
-            arrays[f"{name}_answerable"] = np.array([r["answerable"] for r in rows], dtype=bool)
-            arrays[f"{name}_correct"] = np.array([r.get("correct", False) for r in rows], dtype=bool)
-        if args.save:
-            np.savez(args.save, **arrays)
-    usable = ~np.isnan(arrays["fit_evidence"]).any(axis=1)
-    x = arrays["fit_evidence"][usable]
-    y = arrays["fit_answerable"][usable].astype(int)
-    # fit, then leave out the feature whose weight most contradicts its meaning, until none does
-    cols = list(range(len(ABSTAIN_FEATURES)))
-    while True:
-        model = LogisticRegression(C=args.C, fit_intercept=False, max_iter=5000).fit(x[:, cols], y)
-        w = np.zeros(len(ABSTAIN_FEATURES))
-        w[cols] = model.coef_[0]
-        bad = [j for j in cols if EXPECTED_SIGN.get(ABSTAIN_FEATURES[j], 0) * w[j] < 0]
-        if not bad:
-            break
-        cols.remove(min(bad, key=lambda j: EXPECTED_SIGN[ABSTAIN_FEATURES[j]] * w[j]))
-    for n, v in zip(ABSTAIN_FEATURES, w, strict=True):
+    w = fit_softmax(collect(args.index, train), args.l2)
+    for n, v in zip(SENTENCE_FEATURES, w, strict=True):
         print(f"  {n:>20} {v:+.3f}")
-    print("ABSTAIN_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
-
-    def score(ev: np.ndarray) -> np.ndarray:
-        return np.nan_to_num(1 / (1 + np.exp(-(ev @ w))), nan=0.0)
-
-    s, ans = score(arrays["test_evidence"]), arrays["test_answerable"]
-    s2, c2 = score(arrays["also_test_evidence"]), arrays["also_test_correct"]
-    print("held-out half: | threshold | unanswerable refused | answerable refused | second set: accuracy, refused |")
-    print("|---:|---:|---:|---:|")
-    for t in np.arange(0.40, 0.80, 0.02):
-        second = f"{np.mean(c2 & (s2 >= t)):.3f}, {np.mean(s2 < t):.3f}" if len(s2) else "n/a"
-        print(f"| {t:.2f} | {np.mean(s[~ans] < t):.3f} | {np.mean(s[ans] < t):.3f} | {second} |")
+    print("SENTENCE_WEIGHTS = np.array([" + ", ".join(f"{v:.3f}" for v in w) + "])")
+    print("held-out half:")
+    ranking_report(collect(args.index, test), w, (1.0, 0.3, 0.2, 0.15, 0.1))
 
 
 if __name__ == "__main__":

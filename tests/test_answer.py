@@ -8,9 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import haitirag
-from haitirag.answer import NO_ANSWER, _soft_match, answer_type, negation_unmatched, resolve_followup
+from haitirag.answer import NO_ANSWER, resolve_followup
 from haitirag.embedding import HashEmbedder, encode_tokens
 from haitirag.errors import QueryError
+from haitirag.ranker import _soft_match, answer_type
 
 from .conftest import FIXTURE_CORPUS, HASH_MODEL
 
@@ -37,6 +38,10 @@ def check_answer(index: haitirag.Index, a: haitirag.Answer) -> None:
         assert c.quote.strip() and c.quote.strip() in a.text
         assert (c.title, c.date, c.source) == (doc.title, doc.date, doc.source)
     assert any(p.doc_id == a.citations[0].doc_id for p in a.passages)
+    if a.span is not None:  # the exact answer: a source span inside one of the quoted sentences
+        doc = index.document(a.span.doc_id)
+        assert doc.text[a.span.start:a.span.end] == a.span.quote and a.span.quote.strip()
+        assert any(c.doc_id == a.span.doc_id and c.start <= a.span.start < a.span.end <= c.end for c in a.citations)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -101,6 +106,8 @@ def test_resolve_followup():
     assert resolve_followup("When?", []) == "When?"
     chained = resolve_followup("Why?", [first, "When?"])
     assert "agreement" in chained
+    assert resolve_followup("What is the capital of Haiti?", [first]) == "What is the capital of Haiti?"
+    assert "agreement" in resolve_followup("When was it signed?", [first])
 
 
 # -- the real model on the seed report: what users see ------------------------------------------------------
@@ -115,6 +122,32 @@ def test_seed_off_topic_question_is_refused(seed_index: haitirag.Index):
     a = seed_index.ask("Which football club won the 2024 Champions League?")
     assert a.abstained and a.text == NO_ANSWER
     assert a.passages  # the closest passages are still there
+
+
+# questions worded as users word them (issue 9): the report answers the first two, not the last two
+@pytest.mark.parametrize(("question", "expected"), [
+    ("Who is Ariel Henry?", "Prime Minister"),
+    ("Which lawmakers were against the plan?", "Republican"),
+    ("How much did the US pay Kenya for the mission?", None),
+    pytest.param("How many Haitian police officers are there?", None, marks=pytest.mark.xfail(
+        strict=True, reason="known: the reader answers with the 1,000 Kenyan police officers (docs/answers.md)")),
+])
+def test_seed_user_questions(seed_index: haitirag.Index, question: str, expected: str | None):
+    a = seed_index.ask(question)
+    check_answer(seed_index, a)
+    if expected is None:
+        assert a.abstained, (a.text, a.score)
+    else:
+        assert not a.abstained and expected in a.text, (a.text, a.score)
+
+
+def test_seed_unrelated_history_does_not_hijack(seed_index: haitirag.Index):
+    a = seed_index.ask("What is the capital of Haiti?",
+                       history=["Which countries besides Kenya planned to send officers?"])
+    assert a.abstained, (a.text, a.score)
+    b = seed_index.ask("When was it signed?", history=["Who signed the agreement to deploy Kenyan police officers?"])
+    assert not b.abstained and "March 1" in b.text, (b.text, b.score)
+    check_answer(seed_index, b)
 
 
 def test_seed_followup_resolved_from_history(seed_index: haitirag.Index):
@@ -135,6 +168,10 @@ def test_cli_ask_json_and_bad_input(seed_index: haitirag.Index, capsys: pytest.C
     assert main(["ask", "Which court blocked Kenya's deployment?", "--index", str(seed_index.path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert "High Court" in out["text"] and out["citations"]
+    assert "High Court" in out["span"]["quote"] and out["span"]["quote"] in out["text"]
+    assert main(["ask", "Which court blocked Kenya's deployment?", "--index", str(seed_index.path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("answer: ") and "High Court" in line for line in lines)
     assert main(["ask", "   ", "--index", str(seed_index.path)]) == 2
     assert capsys.readouterr().err.startswith("error: the question is empty")
 
@@ -143,7 +180,8 @@ def test_cli_ask_json_and_bad_input(seed_index: haitirag.Index, capsys: pytest.C
 
 def test_unusable_history_entries_are_skipped(fixture_index: haitirag.Index):
     a = fixture_index.ask("When?", history=["", "court " * 1000, "Who blocked the deployment?"])
-    assert "blocked" in a.resolved_question
+    b = fixture_index.ask("When?", history=["Who blocked the deployment?"])
+    assert (a.text, a.resolved_question, a.score) == (b.text, b.resolved_question, b.score)
     check_answer(fixture_index, a)
 
 
@@ -195,9 +233,16 @@ def test_embedder_without_token_vectors_still_answers(tmp_path):
     check_answer(index, index.ask("Who blocked the deployment?"))
 
 
-def test_negation_unmatched():
-    assert negation_unmatched("What does the IPCC not do?", "The IPCC monitors climate data.")
-    assert not negation_unmatched("What does the IPCC not do?", "The IPCC does not carry out research.")
-    assert not negation_unmatched("Why didn't they go?", "They couldn't go: the road was closed.")
-    assert not negation_unmatched("What does the IPCC do?", "The IPCC does not carry out research.")
-    assert not negation_unmatched("Which notable court ruled?", "The High Court ruled.")  # "not" inside a word
+def test_headlines_are_not_candidate_sentences(tmp_path):
+    from haitirag.ranker import SentenceRanker
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "benin.md").write_text("# Benin delays its contingent\n\nBenin delays its contingent\n\n"
+                                     "Benin postponed the departure of its troops because funding had not arrived.\n",
+                                     encoding="utf-8")
+    index = haitirag.build_index(corpus, tmp_path / "index", model=HASH_MODEL)
+    ranker = SentenceRanker(index)
+    cands = ranker.candidates(index.search("Why was Benin's contingent delayed?", k=3))
+    texts = [index.documents[c.doc_id].text[c.start:c.end] for c in cands]
+    assert texts == ["Benin postponed the departure of its troops because funding had not arrived."]

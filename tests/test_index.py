@@ -169,3 +169,20 @@ def test_copy_of_index_folder_loads(hash_index: haitirag.Index, tmp_path: Path):
     dst = tmp_path / "copy"
     shutil.copytree(hash_index.path, dst)
     assert len(haitirag.load_index(dst)) == len(hash_index)
+
+
+@pytest.mark.parametrize(("filters", "message"), [
+    ({"date_from": "March 2024"}, "YYYY-MM-DD"),
+    ({"date_to": "2024-13-45"}, "YYYY-MM-DD"),
+    ({"date_from": "2024-03-05", "date_to": "2024-01-01"}, "swap them"),
+    ({"sources": "Livenow Africa"}, r"list of source names, e\.g\. \['Livenow Africa'\]"),
+    ({"date_from": 20240101}, "date as text"),
+])
+def test_bad_filters_raise_query_error_with_the_fix(hash_index: haitirag.Index, filters: dict, message: str):
+    with pytest.raises(QueryError, match=message):
+        hash_index.search("court ruling", **filters)
+
+
+def test_history_must_be_a_list(hash_index: haitirag.Index):
+    with pytest.raises(QueryError, match=r"history must be a list of earlier questions"):
+        hash_index.ask("When?", history="Who signed?")  # type: ignore[arg-type]

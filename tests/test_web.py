@@ -71,6 +71,21 @@ def test_answer_markers_follow_their_quotes():
     assert "2024-01-02" in html.unescape(out) and "Wire" in out
 
 
+def test_exact_answer_is_bold_inside_its_quote_and_escaped():
+    quote = "The <b>High Court</b> blocked it."
+    c1 = Citation("d1", "One", None, None, 100, 100 + len(quote), quote)
+    c2 = Citation("d1", "One", None, None, 10, 21, "Second one.")
+    at = quote.index("High")
+    span = Citation("d1", "One", None, None, 100 + at, 100 + at + len("High Court</b>"), "High Court</b>")
+    out = render.render_answer(Answer("q", f"{quote} Second one.", (c1, c2), False, (), 0.8, "q", span), 0)
+    strong = re.findall(r'<strong class="hr-span">(.*?)</strong>', out)
+    assert [html.unescape(x) for x in strong] == ["High Court</b>"]
+    assert "<b>" not in out and _tags(out) <= SAFE_TAGS | {"strong"}
+    assert html.unescape(re.sub(r"<[^>]+>", "", out)).startswith(f"{quote} [1] Second one. [2]")
+    plain = render.render_answer(Answer("q", f"{quote} Second one.", (c1, c2), False, (), 0.8), 0)
+    assert "hr-span" not in plain
+
+
 def test_abstention_says_so_and_offers_closest_passages(hash_index: haitirag.Index):
     passages = tuple(hash_index.search("Nile perch", k=3))
     out = render.render_answer(Answer("q", "The sources don't say.", (), True, passages, 0.1), 0)

@@ -45,7 +45,7 @@ def _text(message: dict[str, Any]) -> str:
     content = message["content"]
     if isinstance(content, list):  # gradio_client returns [{"type": "text", "text": ...}]
         content = " ".join(str(part.get("text", "")) for part in content)
-    return html.unescape(re.sub(r"<[^>]+>", " ", str(content)))
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", str(content))).split())
 
 
 @pytest.fixture(scope="module")

@@ -112,6 +112,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         _print_json(answer.to_json())
         return 0
     print(answer.text)
+    if answer.span is not None:
+        print(f"answer: {answer.span.quote}  (score {answer.score:.2f})")
     if answer.abstained and answer.passages:
         print("closest passages:")
         for p in answer.passages[:3]:
@@ -123,13 +125,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate, load_questions, open_eval_index
+    from .evaluate import EvalError, evaluate, load_questions, open_eval_index
 
     questions = load_questions(args.questions)
+    if args.every < 1:
+        raise EvalError(f"--every must be 1 or more, not {args.every}")
+    questions = questions[:: args.every]
     if args.limit:
         questions = questions[: args.limit]
     index = open_eval_index(args.corpus, args.index, model=args.model, progress=not args.json)
-    report = evaluate(index, questions, k=args.k, threshold=args.threshold)
+    report = evaluate(index, questions, k=args.k, threshold=args.threshold, unrelated_history=args.unrelated_history)
     if args.json:
         _print_json(report.to_json(items=args.items))
     else:
@@ -220,7 +225,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODEL, help="model used when the index must be built")
     p.add_argument("-k", "--k", type=int, default=5, help="passages the answer is chosen from (default: 5)")
     p.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
+    p.add_argument("--every", type=int, default=1, help="only every N-th question (a sample across articles)")
     p.add_argument("--threshold", type=float, default=None, help="abstention threshold on Answer.score")
+    p.add_argument("--unrelated-history", action="store_true",
+                   help="ask each question after an unrelated one (the question half the file away)")
     p.add_argument("--items", action="store_true", help="with --json: every question's answer too")
     p.add_argument("--json", action="store_true", help="print JSON")
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .records import Answer
 
 __all__ = ["EvalError", "EvalQuestion", "EvalReport", "contains_answer", "evaluate", "load_questions", "normalize",
-           "open_eval_index"]
+           "open_eval_index", "span_scores"]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans({c: " " for c in string.punctuation + "\u2018\u2019\u201c\u201d\u2013\u2014"})
@@ -38,6 +38,22 @@ def normalize(text: str) -> str:
     text = text.lower().translate(_PUNCT)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
+
+
+def span_scores(prediction: str, golds: Iterable[str]) -> tuple[float, float]:
+    """SQuAD's exact match and token F1 of ``prediction`` against the best of ``golds`` (official normalisation)."""
+    from collections import Counter
+
+    p = normalize(prediction).split()
+    em = f1 = 0.0
+    for g in golds:
+        gt = normalize(g).split()
+        em = max(em, float(p == gt))
+        common = sum((Counter(p) & Counter(gt)).values())
+        if common:
+            prec, rec = common / len(p), common / len(gt)
+            f1 = max(f1, 2 * prec * rec / (prec + rec))
+    return em, f1
 
 
 def contains_answer(text: str, answers: Iterable[str]) -> bool:
@@ -104,6 +120,8 @@ class EvalReport:
     answer_accuracy: float | None = None  # answerable questions answered with a gold answer (refusal = wrong)
     abstention_unanswerable: float | None = None  # unanswerable questions refused
     wrong_abstention_answerable: float | None = None  # answerable questions refused
+    span_em: float | None = None  # Answer.span against the gold answers, % (answerable; refusal or no span = 0)
+    span_f1: float | None = None
     mean_answer_words: float | None = None  # over answers given (not refusals)
     max_answer_sentences: int = 0
     queries_per_s: float = 0.0
@@ -127,6 +145,8 @@ class EvalReport:
                 ("answer accuracy", f(self.answer_accuracy)),
                 ("abstention on unanswerable", f(self.abstention_unanswerable)),
                 ("wrong abstention on answerable", f(self.wrong_abstention_answerable)),
+                ("answer span EM / F1 (%)", "n/a" if self.span_em is None or self.span_f1 is None
+                 else f"{self.span_em:.1f} / {self.span_f1:.1f}"),
                 ("mean answer length (words)", "n/a" if self.mean_answer_words is None
                  else f"{self.mean_answer_words:.1f}"),
                 ("max sentences in an answer", str(self.max_answer_sentences)),
@@ -136,8 +156,12 @@ class EvalReport:
 
 
 def evaluate(index: Index, questions: Sequence[EvalQuestion], k: int = 5, depth: int = 10,
-             threshold: float | None = None) -> EvalReport:
-    """Ask every question (retrieving ``depth`` passages for recall, answering from the top ``k``)."""
+             threshold: float | None = None, unrelated_history: bool = False) -> EvalReport:
+    """Ask every question (retrieving ``depth`` passages for recall, answering from the top ``k``).
+
+    ``unrelated_history``: a question without a history of its own is asked after the question half the file
+    away (another article, in files ordered by article), to measure how much a stray history costs.
+    """
     from .answer import Answerer
     from .index import clean_query
 
@@ -146,22 +170,22 @@ def evaluate(index: Index, questions: Sequence[EvalQuestion], k: int = 5, depth:
     hits = {1: 0, 5: 0, 10: 0}
     rr = 0.0
     correct = refused_ans = refused_unans = 0
+    ems: list[float] = []
+    f1s: list[float] = []
     words: list[int] = []
     t0 = time.perf_counter()
-    for q in questions:
+    for n, q in enumerate(questions):
+        hist = q.history or ((questions[(n + len(questions) // 2) % len(questions)].question,)
+                             if unrelated_history and len(questions) > 1 else ())
         try:
             question = clean_query(q.question)
-            history = [clean_query(h) for h in q.history]
+            history = [clean_query(h) for h in hist]
         except HaitiragError as err:
             rep.items.append({"id": q.qid, "error": str(err)})
             answer: Answer | None = None
             passages_ids: list[str] = []
         else:
-            from .answer import resolve_followup
-
-            resolved = resolve_followup(question, history)
-            passages = answerer.retrieve(resolved, max(depth, k))
-            answer = answerer.answer(question, resolved, passages[:k])
+            answer, passages = answerer.ask_with_passages(question, history, k=k, depth=depth)
             passages_ids = [p.doc_id for p in passages]
         if q.answerable:
             rep.answerable += 1
@@ -175,6 +199,10 @@ def evaluate(index: Index, questions: Sequence[EvalQuestion], k: int = 5, depth:
             ok = answer is not None and not answer.abstained and contains_answer(answer.text, q.answers)
             correct += ok
             refused_ans += answer is None or answer.abstained
+            em, f1 = span_scores(answer.span.quote, q.answers) if answer is not None and not answer.abstained \
+                and answer.span is not None and q.answers else (0.0, 0.0)
+            ems.append(em)
+            f1s.append(f1)
         else:
             rep.unanswerable += 1
             refused_unans += answer is None or answer.abstained
@@ -185,6 +213,15 @@ def evaluate(index: Index, questions: Sequence[EvalQuestion], k: int = 5, depth:
             rep.items.append({"id": q.qid, "question": q.question, "resolved": answer.resolved_question,
                               "answerable": q.answerable, "answers": list(q.answers), "text": answer.text,
                               "abstained": answer.abstained, "score": round(answer.score, 4),
+                              "logit": answer.details.get("logit"),
+                              "first_correct": contains_answer(_sentence_of(answer), q.answers),
+                              "runner_up_correct": _runner_up_correct(index, answer, q.answers),
+                              "runner_up_gap": (answer.details.get("runner_up") or {}).get("gap"),
+                              # the reader's windows in first-stage order: logit, and whether the sentence of
+                              # its span holds a gold answer (for choosing answer.READ)
+                              "windows": [(lg, contains_answer(index.documents[d].text[s:e], q.answers))
+                                          for d, s, e, lg in answer.details.get("windows", [])],
+                              "span": answer.span.quote if answer.span is not None else None,
                               "correct": q.answerable and not answer.abstained
                               and contains_answer(answer.text, q.answers),
                               "gold_rank": next((i for i, d in enumerate(passages_ids) if d in set(q.gold_ids)),
@@ -197,11 +234,29 @@ def evaluate(index: Index, questions: Sequence[EvalQuestion], k: int = 5, depth:
     if rep.answerable:
         rep.answer_accuracy = correct / rep.answerable
         rep.wrong_abstention_answerable = refused_ans / rep.answerable
+    if ems:
+        rep.span_em, rep.span_f1 = 100 * sum(ems) / len(ems), 100 * sum(f1s) / len(f1s)
     if rep.unanswerable:
         rep.abstention_unanswerable = refused_unans / rep.unanswerable
     if words:
         rep.mean_answer_words = sum(words) / len(words)
     return rep
+
+
+def _sentence_of(answer: Answer) -> str:
+    """The quoted sentence the reader's best span is in (the first quote without a span; "" for a refusal)."""
+    span = answer.span
+    for c in answer.citations:
+        if span is not None and c.doc_id == span.doc_id and c.start <= span.start < c.end:
+            return c.quote
+    return answer.citations[0].quote if answer.citations else ""
+
+
+def _runner_up_correct(index: Index, answer: Answer, answers: Sequence[str]) -> bool:
+    r = answer.details.get("runner_up")
+    if not r or not answers:
+        return False
+    return contains_answer(index.documents[r["doc_id"]].text[r["start"]:r["end"]], answers)
 
 
 def open_eval_index(corpus: str | Path, index: str | Path | None = None, model: str | None = None,

@@ -45,6 +45,33 @@ def clean_query(query: object) -> str:
     return text
 
 
+def _iso_date(name: str, value: object) -> None:
+    import datetime as dt
+
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise QueryError(f"{name} must be a date as text, YYYY-MM-DD, not {type(value).__name__}")
+    try:
+        dt.date.fromisoformat(value)
+        ok = len(value) == 10
+    except ValueError:
+        ok = False
+    if not ok:
+        raise QueryError(f"{name} must be a date written YYYY-MM-DD (e.g. 2024-03-05), not {value!r}")
+
+
+def check_filters(sources: object, date_from: object, date_to: object) -> None:
+    """Raise QueryError for filters that would silently match nothing: a bad date, a reversed range, a string."""
+    if sources is not None and (isinstance(sources, (str, bytes)) or not all(isinstance(x, str) for x in sources)):
+        raise QueryError(f"sources must be a list of source names, e.g. [{sources!r}], not {type(sources).__name__}"
+                         if isinstance(sources, str) else "sources must be a list of source names (text)")
+    _iso_date("date_from", date_from)
+    _iso_date("date_to", date_to)
+    if isinstance(date_from, str) and isinstance(date_to, str) and date_from > date_to:
+        raise QueryError(f"date_from {date_from} is after date_to {date_to}; swap them")
+
+
 def embed_text(title: str, text: str) -> str:
     """What the retrievers see for a chunk: its document's title, then its text."""
     return text if not title or text.startswith(title) else f"{title}\n{text}"
@@ -219,6 +246,7 @@ class Index:
 
     def _allowed(self, sources: Iterable[str] | None, date_from: str | None, date_to: str | None,
                  keep_undated: bool) -> np.ndarray | None:
+        check_filters(sources, date_from, date_to)
         if sources is None and date_from is None and date_to is None:
             return None
         wanted = set(sources) if sources is not None else None

@@ -115,15 +115,12 @@ class Citation:
 class Answer:
     """An extractive answer: ``text`` is made only of the cited quotes, or a refusal when ``abstained``.
 
-    ``score`` in [0, 1] is the estimated probability that the sources answer the question with the
-    quoted sentence: a logistic model (``answer.ABSTAIN_WEIGHTS``) over the evidence (whether the
-    question's names, numbers and dates occur around the sentence and in its document, the cosine of the
-    sentence and of its passage with the question, its share of the question's terms, how well its
-    contextual token vectors match the least-supported question word, whether it holds a token of the
-    kind of answer asked for, a negation in the question that the sentence lacks), fitted on SQuAD 2.0
-    dev, where half the questions have no answer, plus answerable SQuAD v1.1 dev questions. Under
-    ``answer.THRESHOLD`` (0.64) the answer is refused (``abstained``; ``text`` says so; ``passages`` keeps the closest
-    passages). ``details`` holds the features, for debugging.
+    ``score`` in [0, 1] is the reader's calibrated probability that the quoted sentence answers the question
+    (``reader.py``; calibrated on development questions, see ``docs/answers.md``). Under
+    ``answer.THRESHOLD`` the answer is refused (``abstained``; ``text`` says so; ``passages`` keeps the
+    closest passages). ``span`` is the exact answer ("Ariel Henry", "the High Court") inside the quoted
+    sentence the reader found it in: a ``Citation`` whose ``quote == document.text[start:end]``, or None. ``details``
+    holds the reader's figures, for debugging.
     """
 
     question: str
@@ -132,7 +129,8 @@ class Answer:
     abstained: bool = False
     passages: tuple[Passage, ...] = ()
     score: float = 0.0
-    resolved_question: str = ""  # the question after follow-up resolution with the history
+    resolved_question: str = ""  # the question as the reader read it (with the history's words, for a follow-up)
+    span: Citation | None = None  # the exact answer, inside one of the quoted sentences
     details: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -142,6 +140,7 @@ class Answer:
             "text": self.text,
             "abstained": self.abstained,
             "score": self.score,
+            "span": self.span.to_json() if self.span is not None else None,
             "citations": [c.to_json() for c in self.citations],
             "passages": [p.to_json() for p in self.passages],
         }

@@ -41,6 +41,7 @@ PAGE_CSS = """
 .hr-note { margin-left: 0.6em; color: var(--color-accent); }
 .hr-answer { line-height: 1.55; }
 .hr-abstain { font-weight: 600; }
+.hr-span { font-weight: 700; background: var(--color-accent-soft, #fef3c7); border-radius: 3px; padding: 0 0.1em; }
 .hr-cites { margin-top: 0.5em; font-size: 0.9em; border-top: 1px solid var(--border-color-primary);
   padding-top: 0.4em; }
 .hr-label { color: var(--body-text-color-subdued); margin-bottom: 0.2em; }
@@ -135,8 +136,29 @@ def _cite_marker(turn: int, n: int) -> str:
             f'title="Open source [{n}]">[{n}]</button>')
 
 
-def _with_markers(text: str, citations: Sequence[Citation], turn: int) -> str:
-    """The answer text, escaped, with a marker [n] after the n-th cited quote."""
+def _span_in_text(text: str, answer: Answer) -> tuple[int, int] | None:
+    """Where ``answer.span`` (the exact answer) stands inside ``text``, or None."""
+    span = answer.span
+    if span is None:
+        return None
+    for c in answer.citations:
+        if c.doc_id == span.doc_id and c.start <= span.start and span.end <= c.end:
+            at = text.find(c.quote)
+            if at >= 0:
+                return at + span.start - c.start, at + span.end - c.start
+    return None
+
+
+def _esc_part(text: str, lo: int, hi: int, emph: tuple[int, int] | None) -> str:
+    """``text[lo:hi]`` escaped, with the part inside ``emph`` in <strong>."""
+    if emph is None or emph[1] <= lo or emph[0] >= hi:
+        return esc(text[lo:hi])
+    s, e = max(lo, emph[0]), min(hi, emph[1])
+    return esc(text[lo:s]) + f'<strong class="hr-span">{esc(text[s:e])}</strong>' + esc(text[e:hi])
+
+
+def _with_markers(text: str, citations: Sequence[Citation], turn: int, emph: tuple[int, int] | None = None) -> str:
+    """The answer text, escaped, with a marker [n] after the n-th cited quote and the exact answer in bold."""
     out: list[str] = []
     pos = 0
     unplaced: list[int] = []
@@ -146,9 +168,9 @@ def _with_markers(text: str, citations: Sequence[Citation], turn: int) -> str:
             unplaced.append(n)
             continue
         end = at + len(c.quote)
-        out.append(esc(text[pos:end]) + " " + _cite_marker(turn, n))
+        out.append(_esc_part(text, pos, end, emph) + " " + _cite_marker(turn, n))
         pos = end
-    out.append(esc(text[pos:]))
+    out.append(_esc_part(text, pos, len(text), emph))
     out += [" " + _cite_marker(turn, n) for n in unplaced]
     return "".join(out).strip()
 
@@ -170,7 +192,8 @@ def render_answer(answer: Answer, turn: int) -> str:
                              f'<span class="hr-snippet">{esc(snippet)}</span></div>')
             parts.append("</div>")
         return "".join(parts)
-    parts = [f'<div class="hr-answer">{_with_markers(answer.text, answer.citations, turn)}</div>',
+    emph = _span_in_text(answer.text, answer)
+    parts = [f'<div class="hr-answer">{_with_markers(answer.text, answer.citations, turn, emph)}</div>',
              '<div class="hr-cites">']
     for n, c in enumerate(answer.citations, 1):
         parts.append(f'<div class="hr-cite-line"><button type="button" class="hr-open hr-k-t{turn}c{n}" '

@@ -1,0 +1,265 @@
+"""Train the reader (``reader.py``) on SQuAD v1.1 train: ``python -m haitirag.train --help``.
+
+Examples, for each sampled training question (sentences split with the pipeline's own splitter):
+
+- answerable: the window of the sentence holding the answer (with its neighbours), the answer span in it;
+  sometimes also a window where that sentence is at the edge (as at question time, where windows overlap);
+- unanswerable (target: the [CLS] token): a window of the same paragraph that does not hold the answer, and
+  the best BM25-retrieved window of another paragraph (mostly of the same article) that does not hold it.
+
+The model is trained with ``transformers.Trainer`` (span cross-entropy, SQuAD 2.0-style null answer at
+[CLS]); the word-embedding matrix stays frozen and is not shipped. ``--eval`` reports exact-match / F1 of
+the best span over the gold paragraph's windows on SQuAD v1.1 dev questions (the reader given the
+paragraph, as DrQA's reader is measured), a set the training never sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import random
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .reader import FROZEN, MAX_LENGTH, Reader, build_model, load_tokenizer, sha256_file, window_bounds
+
+__all__ = ["Example", "make_examples", "train"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Example:
+    question: str
+    window: str
+    answer_start: int | None  # character offsets into window; None: the window does not answer
+    answer_end: int | None = None
+
+
+def read_paragraphs(path: str | Path) -> Iterator[dict[str, Any]]:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def make_examples(paragraphs: Sequence[dict[str, Any]], questions: int, seed: int = 0,
+                  edge_rate: float = 0.25) -> list[Example]:
+    """Training examples for ``questions`` randomly sampled questions (all when there are fewer)."""
+    import bm25s
+
+    from .chunking import split_sentences
+
+    rng = random.Random(seed)
+    sents = [split_sentences(p["context"]) for p in paragraphs]
+    flat = [(pi, si) for pi, ss in enumerate(sents) for si in range(len(ss))]
+    corpus = [paragraphs[pi]["context"][slice(*sents[pi][si])] for pi, si in flat]
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False)
+
+    pool = [(pi, q) for pi, p in enumerate(paragraphs) for q in p.get("qas", []) if q.get("answers")]
+    rng.shuffle(pool)
+    pool = pool[:questions]
+    hits, _ = retriever.retrieve(bm25s.tokenize([q["question"] for _, q in pool], stopwords="en",
+                                                show_progress=False), k=min(8, len(corpus)), show_progress=False)
+    out: list[Example] = []
+    for (pi, q), row in zip(pool, hits, strict=True):
+        ctx, ss = paragraphs[pi]["context"], sents[pi]
+        ans = q["answers"][0]
+        a0 = int(ans["answer_start"])
+        a1 = a0 + len(ans["text"])
+        if ctx[a0:a1] != ans["text"]:
+            continue
+        first = next((i for i, (s, e) in enumerate(ss) if s <= a0 < e), None)
+        last = next((i for i, (s, e) in enumerate(ss) if s < a1 <= e), None)
+        if first is None or last is None or last - first > 1:
+            continue
+
+        def positive(lo: int, hi: int, ctx: str = ctx, ss: list[tuple[int, int]] = ss, a0: int = a0,
+                     a1: int = a1, question: str = q["question"]) -> Example:
+            w0, w1 = ss[lo][0], ss[hi][1]
+            return Example(question, ctx[w0:w1], a0 - w0, a1 - w0)
+
+        out.append(positive(max(0, first - 1), min(len(ss) - 1, last + 1)))
+        if rng.random() < edge_rate and len(ss) > 2:
+            lo = first if rng.random() < 0.5 else max(0, last - 2)
+            out.append(positive(lo, min(len(ss) - 1, max(last, lo + 2))))
+        answer = _norm(ans["text"])
+        far = [i for i in range(len(ss)) if i < first - 2 or i > last + 2]
+        if far:
+            w0, w1 = window_bounds(ss, rng.choice(far))
+            if answer not in _norm(ctx[w0:w1]):
+                out.append(Example(q["question"], ctx[w0:w1], None))
+        for hit in row:
+            hpi, hsi = flat[int(hit)]
+            if hpi == pi:
+                continue
+            w0, w1 = window_bounds(sents[hpi], hsi)
+            text = paragraphs[hpi]["context"][w0:w1]
+            if answer not in _norm(text):
+                out.append(Example(q["question"], text, None))
+                break
+    rng.shuffle(out)
+    return out
+
+
+def encode_examples(tok: Any, examples: Sequence[Example]) -> list[dict[str, Any]]:
+    """Token ids and start/end token targets (0, the [CLS] token, when the window does not answer)."""
+    feats = []
+    encs = tok.encode_batch([(e.question, e.window) for e in examples])
+    for ex, enc in zip(examples, encs, strict=True):
+        s_tok = e_tok = 0
+        if ex.answer_start is not None and ex.answer_end is not None:
+            ctx = [i for i, sid in enumerate(enc.sequence_ids) if sid == 1]
+            starts = [i for i in ctx if enc.offsets[i][0] <= ex.answer_start < enc.offsets[i][1]
+                      or enc.offsets[i][0] >= ex.answer_start]
+            ends = [i for i in ctx if enc.offsets[i][1] <= ex.answer_end]
+            if not starts or not ends or ends[-1] < starts[0]:
+                continue  # the answer was truncated away
+            s_tok, e_tok = starts[0], ends[-1]
+        feats.append({"input_ids": enc.ids, "token_type_ids": enc.type_ids, "start_positions": s_tok,
+                      "end_positions": e_tok})
+    return feats
+
+
+def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    import torch
+
+    n = max(len(b["input_ids"]) for b in batch)
+    ids = torch.zeros((len(batch), n), dtype=torch.long)
+    types = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids)
+    for j, b in enumerate(batch):
+        m = len(b["input_ids"])
+        ids[j, :m] = torch.tensor(b["input_ids"])
+        types[j, :m] = torch.tensor(b["token_type_ids"])
+        mask[j, :m] = 1
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask,
+            "start_positions": torch.tensor([b["start_positions"] for b in batch]),
+            "end_positions": torch.tensor([b["end_positions"] for b in batch])}
+
+
+def save(model: Any, out: Path, meta: dict[str, Any]) -> Path:
+    """``reader.safetensors`` (fine-tuned tensors, float16, no word embeddings) and ``reader.json``."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").half().contiguous() for k, v in model.state_dict().items()
+               if k != FROZEN and not k.endswith("position_ids")}
+    path = out / "reader.safetensors"
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={"format": "haitirag-reader", "version": "1"})
+    tmp.chmod(0o644)
+    tmp.replace(path)
+    meta = {**meta, "sha256": sha256_file(path)}
+    meta.setdefault("calibration", {"weights": [1.0, 0.0], "note": "not calibrated: bench/fit_answer.py calibrate"})
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def train(train_file: str | Path, out: str | Path, questions: int = 20000, epochs: float = 1.0,
+          batch_size: int = 32, lr: float = 1e-4, seed: int = 0, threads: int | None = None,
+          max_steps: int = -1) -> tuple[Path, dict[str, Any]]:
+    import torch
+    from transformers import Trainer, TrainingArguments, set_seed
+
+    if threads:
+        torch.set_num_threads(threads)
+    set_seed(seed)
+    t0 = time.time()
+    paragraphs = list(read_paragraphs(train_file))
+    examples = make_examples(paragraphs, questions, seed=seed)
+    tok = load_tokenizer()
+    feats = encode_examples(tok, examples)
+    n_pos = sum(f["start_positions"] > 0 for f in feats)
+    log.info("%d examples (%d answerable) from %d questions, %.0f s", len(feats), n_pos, questions, time.time() - t0)
+    print(f"{len(feats)} examples ({n_pos} answerable, {len(feats) - n_pos} not) from {questions} questions; "
+          f"mean length {np.mean([len(f['input_ids']) for f in feats]):.0f} tokens", file=sys.stderr)
+    model = build_model()
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    args = TrainingArguments(
+        output_dir=str(Path(out) / ".trainer"), per_device_train_batch_size=batch_size, learning_rate=lr,
+        num_train_epochs=epochs, max_steps=max_steps, warmup_steps=0.06, lr_scheduler_type="linear",
+        weight_decay=0.01, logging_steps=25, save_strategy="no", report_to="none", seed=seed,
+        train_sampling_strategy="group_by_length", use_cpu=True, dataloader_num_workers=0, remove_unused_columns=False)
+    trainer = Trainer(model=model, args=args, train_dataset=feats, data_collator=collate)
+    result = trainer.train()
+    seconds = time.time() - t0
+    meta = {"format": "haitirag-reader", "version": 1, "base": "all-MiniLM-L6-v2", "max_length": MAX_LENGTH,
+            "training": {"file": Path(train_file).name, "questions": questions, "examples": len(feats),
+                         "answerable_examples": int(n_pos), "epochs": epochs, "batch_size": batch_size, "lr": lr,
+                         "seed": seed, "steps": int(result.global_step),
+                         "final_loss": float(result.training_loss), "seconds": round(seconds),
+                         "torch_threads": torch.get_num_threads(),
+                         "command": "python -m haitirag.train " + " ".join(sys.argv[1:])}}
+    path = save(model, Path(out), meta)
+    return path, meta
+
+
+# -- evaluation: the reader given the gold paragraph (SQuAD EM / F1) ------------------------------------
+def eval_given_paragraph(reader: Reader, corpus: str | Path, questions: str | Path, n: int = 500,
+                         seed: int = 0) -> dict[str, float]:
+    """EM / F1 of the best span over the windows of each question's gold paragraph (``n`` sampled questions)."""
+    from .chunking import split_sentences
+    from .evaluate import span_scores
+
+    docs = {d["id"]: d["text"] for d in read_paragraphs(corpus)}
+    qs = [q for q in read_paragraphs(questions) if q.get("answers") and q.get("gold_ids")]
+    random.Random(seed).shuffle(qs)
+    ems, f1s = [], []
+    for q in qs[:n]:
+        text = docs[q["gold_ids"][0]]
+        ss = split_sentences(text)
+        bounds = [window_bounds(ss, i) for i in range(len(ss))]
+        readings = reader.read(q["question"], [text[a:b] for a, b in bounds])
+        best = int(np.argmax([r.logit for r in readings]))
+        r, w0 = readings[best], bounds[best][0]
+        em, f1 = span_scores(text[w0 + r.start:w0 + r.end], q["answers"])
+        ems.append(em)
+        f1s.append(f1)
+    return {"questions": len(ems), "em": 100 * float(np.mean(ems)), "f1": 100 * float(np.mean(f1s))}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m haitirag.train", description="Train the reader on SQuAD v1.1 train (CPU or GPU).",
+        epilog="example: python -m haitirag.train --train ../shared/train/squad11-train.jsonl.gz "
+               "--out src/haitirag/models --questions 20000 --eval ../shared/eval/squad11")
+    p.add_argument("--train", required=True, help="SQuAD-format JSONL(.gz), one paragraph a line")
+    p.add_argument("--out", default="src/haitirag/models", help="folder for reader.safetensors and reader.json")
+    p.add_argument("--questions", type=int, default=20000, help="training questions sampled (seeded)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (tests, timing)")
+    p.add_argument("--eval", metavar="DIR", help="SQuAD dev folder (corpus.jsonl, questions-dev.jsonl) for EM/F1")
+    p.add_argument("--eval-questions", type=int, default=500)
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    path, meta = train(a.train, a.out, a.questions, a.epochs, a.batch_size, a.lr, a.seed, a.threads, a.max_steps)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {meta['training']['seconds']} s, "
+          f"final loss {meta['training']['final_loss']:.3f}")
+    if a.eval:
+        d = Path(a.eval)
+        r = eval_given_paragraph(Reader(path), d / "corpus.jsonl", d / "questions-dev.jsonl", a.eval_questions)
+        print(f"given the gold paragraph, {r['questions']} dev questions: EM {r['em']:.1f}  F1 {r['f1']:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

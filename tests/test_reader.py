@@ -1,0 +1,129 @@
+"""The trained reader: shipped weights load offline and are checked; spans; training runs end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from haitirag.errors import ModelError
+from haitirag.reader import READER_PATH, Reader, best_span, window_bounds
+
+from .conftest import DATA
+
+TINY_TRAIN = DATA / "reader-train-tiny.jsonl"
+
+
+def copy_weights(tmp_path: Path) -> Path:
+    dst = tmp_path / "models"
+    dst.mkdir()
+    shutil.copy(READER_PATH, dst / READER_PATH.name)
+    shutil.copy(READER_PATH.with_suffix(".json"), dst / "reader.json")
+    return dst / READER_PATH.name
+
+
+def test_shipped_weights_are_small_safetensors_with_a_recorded_checksum():
+    from haitirag.reader import sha256_file
+
+    meta = json.loads(READER_PATH.with_suffix(".json").read_text())
+    assert READER_PATH.stat().st_size <= 50_000_000
+    assert meta["sha256"] == sha256_file(READER_PATH)
+    assert meta["training"]["command"].startswith("python -m haitirag.train")
+    assert len(meta["calibration"]["weights"]) == 2
+
+
+@pytest.mark.model
+def test_reader_loads_offline_and_finds_the_answer_span():
+    reader = Reader()
+    window = "The bridge was built in 1832. The engineer Anna Brooks designed it. It carries 4,000 cars a day."
+    r_who, r_none = reader.read("Who designed the bridge?", [window, "Marlow holds a market on Saturdays."])
+    assert window[r_who.start:r_who.end] == "Anna Brooks"
+    assert r_who.logit > r_none.logit
+    assert reader.probability(r_who.logit) > reader.probability(r_none.logit)
+    assert 0.0 <= reader.probability(-1e9) <= reader.probability(1e9) <= 1.0
+
+
+@pytest.mark.model
+def test_damaged_weights_are_refused_with_a_fix(tmp_path: Path):
+    path = copy_weights(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"damaged.*git checkout") as err:
+        Reader(path).read("Who?", ["Anna built it."])
+    assert "\n" not in str(err.value)
+
+
+def test_missing_weights_are_refused_with_a_fix(tmp_path: Path):
+    path = copy_weights(tmp_path)
+    path.unlink()
+    with pytest.raises(ModelError, match=r"missing.*python -m haitirag.train"):
+        Reader(path).read("Who?", ["Anna built it."])
+
+
+def test_truncated_weights_are_refused(tmp_path: Path):
+    path = copy_weights(tmp_path)
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ModelError, match="damaged"):
+        Reader(path).read("Who?", ["Anna built it."])
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(2, 40), seed=st.integers(0, 10_000))
+def test_best_span_is_a_window_span_at_most_30_tokens(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    q = int(rng.integers(1, n))  # question tokens, then the window's
+    seq = [None] + [0] * (q - 1) + [None] + [1] * (n - q)
+    offsets = [(0, 0)] * (q + 1) + [(3 * i, 3 * i + 2) for i in range(n - q)]
+    start, end = rng.normal(size=n + 1), rng.normal(size=n + 1)
+    r = best_span(start, end, seq, offsets)
+    assert 0 <= r.start < r.end <= 3 * (n - q)
+    ctx = [i for i, s in enumerate(seq) if s == 1]
+    best = max((start[i] + end[j], i, j) for i in ctx for j in ctx if i <= j < i + 30)
+    assert r.logit == pytest.approx(best[0] - (start[0] + end[0]))
+    assert (r.start, r.end) == (offsets[best[1]][0], offsets[best[2]][1])
+
+
+def test_window_bounds():
+    sents = [(0, 5), (6, 10), (11, 20), (21, 30)]
+    assert window_bounds(sents, 0) == (0, 10)
+    assert window_bounds(sents, 2) == (6, 30)
+    assert window_bounds(sents, 3, before=2, after=0) == (6, 30)
+
+
+def test_training_examples_hold_the_answer_or_not(tmp_path: Path):
+    from haitirag.evaluate import normalize
+    from haitirag.train import make_examples, read_paragraphs
+
+    paragraphs = list(read_paragraphs(TINY_TRAIN))
+    examples = make_examples(paragraphs, questions=100, seed=1)
+    golds = {q["question"]: q["answers"][0]["text"] for p in paragraphs for q in p["qas"]}
+    assert {e.question for e in examples} == set(golds)
+    pos = [e for e in examples if e.answer_start is not None]
+    neg = [e for e in examples if e.answer_start is None]
+    assert pos and neg
+    for e in pos:
+        assert e.window[e.answer_start:e.answer_end] == golds[e.question]
+    for e in neg:
+        assert normalize(golds[e.question]) not in normalize(e.window)
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_training_runs_end_to_end_on_a_tiny_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from haitirag.train import main
+
+    out = tmp_path / "out"
+    assert main(["--train", str(TINY_TRAIN), "--out", str(out), "--questions", "7", "--max-steps", "2",
+                 "--batch-size", "4", "--threads", "1"]) == 0
+    meta = json.loads((out / "reader.json").read_text())
+    assert meta["training"]["steps"] == 2 and meta["training"]["examples"] > 7
+    assert "wrote" in capsys.readouterr().out
+    reader = Reader(out / "reader.safetensors")
+    (r,) = reader.read("Who built the bridge?", ["It was built in 1832 by the engineer Anna Brooks."])
+    assert 0 <= r.start < r.end
