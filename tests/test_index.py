@@ -175,7 +175,8 @@ def test_copy_of_index_folder_loads(hash_index: haitirag.Index, tmp_path: Path):
     ({"date_from": "March 2024"}, "YYYY-MM-DD"),
     ({"date_to": "2024-13-45"}, "YYYY-MM-DD"),
     ({"date_from": "2024-03-05", "date_to": "2024-01-01"}, "swap them"),
-    ({"sources": "Livenow Africa"}, r"list of source names, e\.g\. \['Livenow Africa'\]"),
+    ({"sources": "Livenow Africa"}, r"list of source names, e\.g\. \[.Livenow Africa.\], not a string"),
+    ({"sources": 5}, "list of source names, not int"),
     ({"date_from": 20240101}, "date as text"),
 ])
 def test_bad_filters_raise_query_error_with_the_fix(hash_index: haitirag.Index, filters: dict, message: str):
@@ -186,3 +187,9 @@ def test_bad_filters_raise_query_error_with_the_fix(hash_index: haitirag.Index, 
 def test_history_must_be_a_list(hash_index: haitirag.Index):
     with pytest.raises(QueryError, match=r"history must be a list of earlier questions"):
         hash_index.ask("When?", history="Who signed?")  # type: ignore[arg-type]
+
+
+def test_sources_may_be_any_iterable(hash_index: haitirag.Index):
+    names = sorted({d.source or "" for d in hash_index.documents.values()})
+    as_list = hash_index.search("court ruling", k=3, sources=names)
+    assert as_list and hash_index.search("court ruling", k=3, sources=(n for n in names)) == as_list

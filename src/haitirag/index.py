@@ -61,15 +61,23 @@ def _iso_date(name: str, value: object) -> None:
         raise QueryError(f"{name} must be a date written YYYY-MM-DD (e.g. 2024-03-05), not {value!r}")
 
 
-def check_filters(sources: object, date_from: object, date_to: object) -> None:
-    """Raise QueryError for filters that would silently match nothing: a bad date, a reversed range, a string."""
-    if sources is not None and (isinstance(sources, (str, bytes)) or not all(isinstance(x, str) for x in sources)):
-        raise QueryError(f"sources must be a list of source names, e.g. [{sources!r}], not {type(sources).__name__}"
-                         if isinstance(sources, str) else "sources must be a list of source names (text)")
+def check_filters(sources: object, date_from: object, date_to: object) -> list[str] | None:
+    """``sources`` as a list; QueryError for filters that would silently match nothing (a bad date, a reversed
+    range, a single string for ``sources``)."""
+    names: list[str] | None = None
+    if sources is not None:
+        if isinstance(sources, str):
+            raise QueryError(f"sources must be a list of source names, e.g. [{sources!r}], not a string")
+        if not isinstance(sources, Iterable) or isinstance(sources, bytes):
+            raise QueryError(f"sources must be a list of source names, not {type(sources).__name__}")
+        names = list(sources)
+        if not all(isinstance(x, str) for x in names):
+            raise QueryError("sources must be a list of source names (text)")
     _iso_date("date_from", date_from)
     _iso_date("date_to", date_to)
     if isinstance(date_from, str) and isinstance(date_to, str) and date_from > date_to:
         raise QueryError(f"date_from {date_from} is after date_to {date_to}; swap them")
+    return names
 
 
 def embed_text(title: str, text: str) -> str:
@@ -246,10 +254,10 @@ class Index:
 
     def _allowed(self, sources: Iterable[str] | None, date_from: str | None, date_to: str | None,
                  keep_undated: bool) -> np.ndarray | None:
-        check_filters(sources, date_from, date_to)
-        if sources is None and date_from is None and date_to is None:
+        names = check_filters(sources, date_from, date_to)
+        if names is None and date_from is None and date_to is None:
             return None
-        wanted = set(sources) if sources is not None else None
+        wanted = set(names) if names is not None else None
         ok_doc: dict[str, bool] = {}
         for doc_id, doc in self.documents.items():
             ok = wanted is None or (doc.source or "") in wanted
