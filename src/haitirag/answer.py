@@ -95,6 +95,7 @@ class Answerer:
         self.rank_penalty = rank_penalty
         self.reader = reader or default_reader()
         self.ranker = SentenceRanker(index)
+        self._sentence_starts: dict[str, list[int]] = {}
 
     def retrieve(self, resolved: str, k: int, **filters: Any) -> list[Passage]:
         return self.index.search(resolved, k=k, **filters)
@@ -146,8 +147,7 @@ class Answerer:
         details: dict[str, Any] = {"logit": readings[b].logit, "read": len(order),
                                    "windows": [(f[0], f[1], f[2], round(r.logit, 3)) for f, r in zip(found, readings,
                                                                                                      strict=True)],
-                                   "ms": {"rank": round(1000 * (t1 - t0), 1), "read": round(1000 * (t2 - t1), 1)},
-                                   "logits": [round(readings[j].logit, 3) for j in ranked]}
+                                   "ms": {"rank": round(1000 * (t1 - t0), 1), "read": round(1000 * (t2 - t1), 1)}}
         runner = next((j for j in ranked[1:] if found[j][:2] != found[b][:2]), None)
         if runner is not None:
             gap = readings[b].logit - readings[runner].logit
@@ -172,15 +172,21 @@ class Answerer:
             text = " ".join(c.quote.strip() for c in cits)
         return Answer(question, text, cits, False, passages, score, resolved, span, details)
 
+    def _starts(self, doc_id: str) -> list[int]:
+        """Start offsets of the document's sentences (cached: the index never changes under an Answerer)."""
+        if doc_id not in self._sentence_starts:
+            self._sentence_starts[doc_id] = [s for s, _ in self.index.sentences[doc_id]]
+        return self._sentence_starts[doc_id]
+
     def _adjacent(self, doc_id: str, a: int, b: int) -> bool:
-        starts = [s for s, _ in self.index.sentences[doc_id]]
+        starts = self._starts(doc_id)
         return abs(bisect.bisect_left(starts, a) - bisect.bisect_left(starts, b)) == 1
 
     def _locate(self, doc_id: str, w0: int, r: Reading) -> tuple[str, int, int, int, int]:
         """(doc_id, sentence start, sentence end, span start, span end): the span cut to the sentence holding it."""
         sents = self.index.sentences[doc_id]
         a0 = w0 + r.start
-        i = max(0, bisect.bisect_right([s for s, _ in sents], a0) - 1)
+        i = max(0, bisect.bisect_right(self._starts(doc_id), a0) - 1)
         s, e = sents[i]
         a0, a1 = max(a0, s), min(w0 + r.end, e)
         text = self.index.documents[doc_id].text
@@ -195,6 +201,5 @@ class Answerer:
         d["refused_because"] = why
         if closest is not None:
             d["closest"] = {"doc_id": closest[0], "start": closest[1], "end": closest[2]}
-        return Answer(question, NO_ANSWER, (), True, passages, score, resolved,
-                      None, d)
+        return Answer(question, NO_ANSWER, (), True, passages, score, resolved, None, d)
 
