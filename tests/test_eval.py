@@ -103,3 +103,14 @@ def test_cli_eval_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert "answer accuracy" in capsys.readouterr().out
     assert main(["eval", "--corpus", str(MINI / "corpus.jsonl"), "--questions", str(tmp_path / "none.jsonl")]) == 2
     assert "cannot read question file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["seed-questions.jsonl", "seed-questions-users.jsonl"])
+def test_the_shipped_seed_questions_load_and_their_answers_are_in_the_seed_report(name: str):
+    root = Path(__file__).parent.parent
+    qs = load_questions(root / "eval" / name)
+    text = normalize(" ".join(p.read_text(encoding="utf-8") for p in (root / "corpus").rglob("*.*")))
+    answerable = [q for q in qs if q.answerable]
+    assert len(qs) >= 10 and answerable and len(answerable) < len(qs)  # both kinds
+    for q in answerable:
+        assert any(normalize(a) in text for a in q.answers), (q.qid, q.answers)

@@ -203,21 +203,49 @@ def test_upload_into_a_single_file_corpus_is_refused(corpus: Path, tmp_path: Pat
 # -- filters and examples ----------------------------------------------------------------------------
 def test_filters():
     srcs = ["Met Desk", "Wire", web.NO_SOURCE]
-    assert web._filters("", "", srcs, srcs, True) == {}
-    assert web._filters("2024-01-01", " 2024-12-31 ", srcs, srcs, True) == {
+    assert web._filters("", "", srcs, srcs, srcs, True) == {}
+    assert web._filters("2024-01-01", " 2024-12-31 ", srcs, srcs, srcs, True) == {
         "date_from": "2024-01-01", "date_to": "2024-12-31"}
-    assert web._filters("", "", ["Wire", web.NO_SOURCE], srcs, True) == {"sources": ["Wire", ""]}
-    assert web._filters("", "", srcs, srcs, False) == {"sources": ["Met Desk", "Wire", ""], "keep_undated": False}
+    assert web._filters("", "", ["Wire", web.NO_SOURCE], srcs, srcs, True) == {"sources": ["Wire", ""]}
+    assert web._filters("", "", srcs, srcs, srcs, False) == {"keep_undated": False}
     for args, why in [(("2024-13-01", ""), "YYYY-MM-DD"), (("05/03/2024", ""), "YYYY-MM-DD"),
                       (("2024-05-01", "2024-01-01"), "after")]:
         with pytest.raises(ValueError, match=why):
-            web._filters(*args, srcs, srcs, True)
+            web._filters(*args, srcs, srcs, srcs, True)
     with pytest.raises(ValueError, match="tick at least one"):
-        web._filters("", "", [], srcs, True)
+        web._filters("", "", [], srcs, srcs, True)
+
+
+def test_filters_follow_a_rebuild_that_added_or_removed_sources():
+    shown = ["Met Desk", "Wire"]
+    now = ["Met Desk", "New Desk", "Wire"]
+    # everything ticked on a page drawn before the rebuild: no filter, the new source is searched
+    assert web._filters("", "", shown, shown, now, True) == {}
+    # one unticked: every other current source, the new one included
+    assert web._filters("", "", ["Met Desk"], shown, now, True) == {"sources": ["Met Desk", "New Desk"]}
+    # the only ticked source was removed by the rebuild
+    with pytest.raises(ValueError, match=r"no longer in the index.*reload the page"):
+        web._filters("", "", ["Met Desk"], shown, ["Wire"], True)
+
+
+def test_api_ask_takes_any_current_source_and_names_unknown_ones(hash_index: haitirag.Index):
+    every = web._source_choices(hash_index)
+    a = web.ask_api(hash_index, "rainfall railway court perch", sources=["Met Desk"])
+    assert a["passages"] and {p["source"] for p in a["passages"]} == {"Met Desk"}
+    b = web.ask_api(hash_index, "rainfall railway court perch", sources=None)
+    assert {p["source"] for p in b["passages"]} > {"Met Desk"}
+    assert web.ask_api(hash_index, "rainfall railway court perch", sources=[]) == b
+    with pytest.raises(haitirag.QueryError, match="unknown source.*'Nope'.*" + re.escape(repr(every[0]))):
+        web.ask_api(hash_index, "rainfall", sources=["Nope"])
+    with pytest.raises(haitirag.QueryError, match="list of source names"):
+        web.ask_api(hash_index, "rainfall", sources="Met Desk")  # type: ignore[arg-type]
+    with pytest.raises(haitirag.QueryError, match="YYYY-MM-DD"):
+        web.ask_api(hash_index, "rainfall", date_from="March 2024")
 
 
 def test_filters_reach_the_search(hash_index: haitirag.Index):
-    kw = web._filters("2024-03-01", "", ["Met Desk"], web._source_choices(hash_index), False)
+    every = web._source_choices(hash_index)
+    kw = web._filters("2024-03-01", "", ["Met Desk"], every, every, False)
     answer = hash_index.ask("rainfall railway court perch", **kw)
     assert answer.passages and {p.source for p in answer.passages} == {"Met Desk"}
     assert all(p.date and p.date >= "2024-03-01" for p in answer.passages)
@@ -334,13 +362,87 @@ def test_the_page_sends_the_conversation_and_the_filters_to_ask(hash_index: hait
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         every = web._source_choices(hash_index)
-        first = client.predict("Which court ruled?", [], "", "", every, True, api_name="/ask")
+        first = client.predict("Which court ruled?", [], "", "", every, True, api_name="/chat")
         client.predict("When was that?", first[0], "2024-01-01", "2024-06-30", ["Example Wire"], False,
-                       api_name="/ask")
+                       api_name="/chat")
+        as_json = client.predict("Which court ruled?", ["Earlier question?"], ["Example Wire"], "", "", True,
+                                 api_name="/ask")
     finally:
         app.close()
     assert calls == [
         ("Which court ruled?", [], {}),
         ("When was that?", ["Which court ruled?"],
          {"date_from": "2024-01-01", "date_to": "2024-06-30", "sources": ["Example Wire"], "keep_undated": False}),
+        ("Which court ruled?", ["Earlier question?"], {"sources": ["Example Wire"]}),
     ]
+    assert as_json["question"] == "Which court ruled?"
+    assert {p["source"] for p in as_json["passages"]} == {"Example Wire"}
+
+
+# -- progress of a rebuild ---------------------------------------------------------------------------
+def test_a_build_reports_progress_as_it_goes(tmp_path: Path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(12):  # 12 documents, ~10 chunks each: the embedding stage reports several times
+        body = " ".join(f"Sentence {j} of report {i} tells of harbour number {i * 100 + j} and its cranes."
+                        for j in range(90))
+        (corpus / f"r{i:02d}.txt").write_text(f"Report {i}\n\n{body}\n", encoding="utf-8")
+    calls: list[tuple[str, int, int]] = []
+    index = haitirag.build_index(corpus, tmp_path / "index", model=HASH_MODEL, on_progress=lambda *a: calls.append(a))
+    stages = [c[0] for c in calls]
+    assert stages.index("reading") < stages.index("chunking") < stages.index("embedding") < stages.index("writing")
+    embedding = [(d, t) for s, d, t in calls if s == "embedding"]
+    total = len(index.chunks)
+    assert total > 3 * 32 and {t for _, t in embedding} == {total}
+    done = [d for d, _ in embedding]
+    assert done == sorted(done) and len(set(done)) >= 4 and done[-1] == total
+    assert ("reading", 12, 12) in calls and ("chunking", 12, 12) in calls and calls[-1] == ("writing", 1, 1)
+
+
+def test_the_page_progress_bar_moves_with_the_build():
+    job = web.BuildJob()
+    seen = []
+    for stage, done, total in [("reading", 0, 2), ("reading", 2, 2), ("chunking", 1, 2), ("embedding", 0, 300),
+                               ("embedding", 96, 300), ("embedding", 300, 300), ("writing", 0, 1)]:
+        job.update(stage, done, total)
+        seen.append(job.fraction())
+    assert seen == sorted(seen) and len(set(seen)) >= 6 and 0 <= seen[0] and seen[-1] < 1
+    job.update("embedding", 0, 300)
+    job.stage_started -= 10  # 10 s in, 100 of 300 chunks done: about 20 s left
+    job.update("embedding", 100, 300)
+    assert job.describe() == "embedding: 100 of 300 chunks, about 20 s left"
+    job.update("writing", 0, 1)
+    assert job.describe() == "writing the index"
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*(no_silent_downcasting|copy keyword).*")
+def test_the_api_searches_a_source_added_by_a_rebuild(corpus: Path, tmp_path: Path):
+    import socket
+
+    from gradio_client import Client
+
+    index = haitirag.build_index(corpus, tmp_path / "index", model=HASH_MODEL)
+    served = web.ServedIndex(corpus, tmp_path / "index", index)
+    app = web.make_app(served)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    web.launch(app, port=port, block=False)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)  # connected before the rebuild
+        old = web._source_choices(index)
+        (corpus / "quay.md").write_text("---\ntitle: Quay cranes\nsource: Harbour Gazette\ndate: 2024-04-01\n---\n"
+                                        "The quay of Port Lune got four new cranes.\n", encoding="utf-8")
+        job = served.start_rebuild()
+        assert job.done.wait(60) and job.ok, job.message
+        question = "How many new cranes did the quay of Port Lune get?"
+        narrowed = client.predict(question, [], ["Harbour Gazette"], "", "", True, api_name="/ask")
+        everything = client.predict(question, [], None, "", "", True, api_name="/ask")
+        chat = client.predict(question, [], "", "", old, True, api_name="/chat")  # every source it knew ticked
+        with pytest.raises(Exception, match=r"unknown source.*'Gone Desk'"):
+            client.predict(question, [], ["Gone Desk"], "", "", True, api_name="/ask")
+    finally:
+        app.close()
+    assert {p["source"] for p in narrowed["passages"]} == {"Harbour Gazette"}
+    assert "Harbour Gazette" in {p["source"] for p in everything["passages"]}
+    assert "four new cranes" in html.unescape(re.sub(r"<[^>]+>", " ", chat[1]))  # the Sources panel

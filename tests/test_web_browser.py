@@ -8,6 +8,7 @@ go to tests/artifacts/ (PNG); with HAITIRAG_SCREENSHOTS=1 they also replace docs
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -43,6 +44,10 @@ A reader pasted this markup into the story: <img src=x onerror="window.__pwned=1
 <script>window.__pwned=2</script> <b>not bold</b>.
 """
 
+LEDGER = "Harbour ledger\n\n" + "\n".join(
+    f"Entry {i}: berth {i % 17} of the old harbour took {i * 37 % 1000} tonnes of cargo from ship number {i}, "
+    f"and the clerk noted {i % 7 + 2} cranes at work." for i in range(1600)) + "\n"
+
 if not CHROMIUM.exists():
     if os.environ.get("CI"):
         raise RuntimeError(f"{CHROMIUM} is missing on CI: `make test` installs it (apt-get install -y chromium)")
@@ -76,7 +81,8 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     shutil.copytree(SEED_CORPUS, corpus)
     port = _free_port()
     log = tmp / "server.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+           "GRADIO_TEMP_DIR": str(tmp / "gradio")}
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--corpus", str(corpus), "--index",
                                  str(tmp / "index"), "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
@@ -91,6 +97,8 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=20)
+    left = [p for p in (tmp / "gradio").rglob("*") if p.is_file()]
+    assert not left, f"uploads left behind after the server stopped: {left}"
 
 
 def _shot(page, name: str, docs: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -131,8 +139,8 @@ def test_ask_read_upload_rebuild_in_a_browser(app_url: tuple[str, Path]):
             page.route("**/*", offline)
             page.goto(url, wait_until="domcontentloaded")
             page.wait_for_selector("#hr-question textarea")
-            page.wait_for_function("document.querySelector('#hr-info')?.innerText.includes('documents')")
-            assert "1 documents" in page.inner_text("#hr-info") and "all-MiniLM-L6-v2" in page.inner_text("#hr-info")
+            page.wait_for_function("document.querySelector('#hr-info')?.innerText.includes('document')")
+            assert "1 document " in page.inner_text("#hr-info") and "all-MiniLM-L6-v2" in page.inner_text("#hr-info")
             examples = page.inner_text("#hr-examples")
             assert "Which court blocked Kenya's deployment?" in examples
 
@@ -162,20 +170,50 @@ def test_ask_read_upload_rebuild_in_a_browser(app_url: tuple[str, Path]):
                     && r.top >= 0 && r.bottom <= window.innerHeight; }""")
             _shot(page, "source", docs=True)
 
-            # upload a new document holding markup, then rebuild from the page
+            # a second tab, opened before the upload: it lists only the seed report's source
+            stale = browser.new_page(viewport={"width": 1400, "height": 900})
+            stale.set_default_timeout(60_000)
+            stale.route("**/*", offline)
+            stale.goto(url, wait_until="domcontentloaded")
+            stale.wait_for_selector("#hr-question textarea")
+            stale.wait_for_function("document.querySelector('#hr-info')?.innerText.includes('document')")
+
+            # upload a new document holding markup and a long one (a few hundred chunks), rebuild from the page
             new_doc = tmp / "mombasa port.md"
             new_doc.write_text(NEW_DOC, encoding="utf-8")
+            ledger = tmp / "ledger.txt"
+            ledger.write_text(LEDGER, encoding="utf-8")
             page.get_by_role("tab", name="Add documents").click()
-            page.locator("#hr-upload input[type=file]").set_input_files(str(new_doc))
+            binary = tmp / "photo.txt"
+            binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" + bytes(range(256)))
+            page.locator("#hr-upload input[type=file]").set_input_files([str(new_doc), str(ledger), str(binary)])
             page.wait_for_function(
-                "document.querySelector('#hr-upload-status')?.innerText.includes('added as mombasa_port.md')")
+                "document.querySelector('#hr-upload-status')?.innerText.includes('added as ledger.txt')")
+            assert "photo.txt: not added: binary file" in page.inner_text("#hr-upload-status")
+            assert not (tmp / "corpus" / "photo.txt").exists()
             assert (tmp / "corpus" / "mombasa_port.md").read_text(encoding="utf-8") == NEW_DOC
+            kept = [p.name for p in (tmp / "gradio").rglob("*") if p.is_file() and p.suffix in (".md", ".txt")]
+            assert kept == [], f"Gradio's copies of the uploads were kept: {kept}"
+            page.evaluate("""() => { window.__progress = new Set();  // what the bar shows, every 50 ms
+                window.__poll = setInterval(() => { const t = document.querySelector('#hr-build-status');
+                    if (t) window.__progress.add(t.innerText); }, 50); }""")
             page.click("#hr-rebuild")
             page.wait_for_function("document.querySelector('#hr-build-status')?.innerText.includes('indexed')",
                                    timeout=240_000)
+            shown = page.evaluate("() => { clearInterval(window.__poll); return [...window.__progress]; }")
+            percents = {m for t in shown for m in re.findall(r"(\d+(?:\.\d+)?)%", t)}
+            assert len(percents) >= 3, shown  # the bar moves during one rebuild
+            assert any(re.search(r"embedding: [\d,]+ of [\d,]+ chunks", t) for t in shown), shown
             assert "✓" in page.inner_text("#hr-build-status")
-            page.wait_for_function("document.querySelector('#hr-info')?.innerText.includes('2 documents')")
+            page.wait_for_function("document.querySelector('#hr-info')?.innerText.includes('3 documents')")
             _shot(page, "rebuilt")
+
+            # the tab opened before the rebuild finds the new document (a new source) without a reload
+            stale_answer = _ask(stale, "How many containers a year can the new terminal in Mombasa handle?", 1)
+            assert "450,000 containers" in stale_answer
+            stale.get_by_text("Filters", exact=True).click()
+            stale.wait_for_function("document.querySelector('#hr-sources')?.innerText.includes('Coast Herald')")
+            stale.close()
 
             # an answer from the new document, without a restart
             answer = _ask(page, "How many containers a year can the new terminal in Mombasa handle?", 3)

@@ -75,8 +75,8 @@ def test_ten_concurrent_clients_each_get_their_own_answers(server: tuple[str, li
             client = Client(url, verbose=False)
             q1, _ = QUESTIONS[i]
             barrier.wait(timeout=60)
-            first = client.predict(q1, [], "", "", all_sources, True, api_name="/ask")
-            second = client.predict(q1, first[0], "", "", all_sources, True, api_name="/ask")  # asked again
+            first = client.predict(q1, [], "", "", all_sources, True, api_name="/chat")
+            second = client.predict(q1, first[0], "", "", all_sources, True, api_name="/chat")  # asked again
             results[i] = [first, second]
         except BaseException as err:  # reported below, with the client's number
             errors.append(err)

@@ -100,17 +100,23 @@ class Answerer:
     def retrieve(self, resolved: str, k: int, **filters: Any) -> list[Passage]:
         return self.index.search(resolved, k=k, **filters)
 
-    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None, **filters: Any) -> Answer:
+    def ask(self, question: str, history: Sequence[str] | None = (), k: int | None = None, **filters: Any) -> Answer:
         return self.ask_with_passages(question, history, k, **filters)[0]
 
-    def ask_with_passages(self, question: str, history: Sequence[str] = (), k: int | None = None,
+    def ask_with_passages(self, question: str, history: Sequence[str] | None = (), k: int | None = None,
                           depth: int = 0, **filters: Any) -> tuple[Answer, list[Passage]]:
         """The answer, and the ``max(depth, k)`` passages retrieved for the question as it was answered."""
         q = clean_query(question)
+        history = () if history is None else history
         if isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
-            raise QueryError(f"history must be a list of earlier questions, oldest first (e.g. [{history!r}]), "
+            example = f" (e.g. [{history!r}])" if isinstance(history, str) else ""
+            raise QueryError(f"history must be a list of earlier questions, oldest first{example}, "
                              f"not {type(history).__name__}")
-        hist = [h for h in (_clean_or_none(h) for h in history) if h]  # unusable history entries are skipped
+        if not all(isinstance(h, str) for h in history):
+            raise QueryError("history must hold the earlier questions as text")
+        hist = [h for h in (_clean_or_none(h) for h in history) if h]  # empty or overlong entries are skipped
+        if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k <= 0):
+            raise QueryError(f"k must be a positive whole number, not {k!r}")
         k = k or self.passages
         passages = self.retrieve(q, max(k, depth), **filters)
         best = self.answer(q, q, passages[:k])

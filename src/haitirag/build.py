@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .chunking import ChunkSettings
-from .corpus import load_corpus
+from .corpus import LoadResult, load_corpus
 from .embedding import DEFAULT_MODEL, Embedder, make_embedder
 from .errors import HaitiragError
 from .records import Chunk, Document
@@ -43,10 +43,13 @@ if TYPE_CHECKING:
 
     from .index import Index
 
-__all__ = ["BuildReport", "build_index", "index_status", "plan_changes", "update_index"]
+__all__ = ["BuildReport", "Progress", "build_index", "index_status", "plan_changes", "update_index"]
 
 log = logging.getLogger(__name__)
 Span = tuple[int, int]
+Progress = Callable[[str, int, int], None]  # (stage, done, total): "reading" files, "chunking" documents,
+# "embedding" chunks, "writing" (0 of 1, then 1 of 1); called as the work advances
+EMBED_STEP = 32  # chunks per progress update while embedding
 LISTED = 5  # names per kind of change in the summary
 
 
@@ -100,12 +103,13 @@ class BuildReport:
         """The one-screen summary printed at the end of ``haitirag build``."""
         where = f"{self.index}: " if self.index else ""
         if not self.wrote:
-            head = (f"{where}up to date: {self.documents} documents, {self.chunks} chunks "
+            head = (f"{where}up to date: {_n(self.documents, 'document')}, {_n(self.chunks, 'chunk')} "
                     f"(generation {self.generation}); nothing embedded, nothing written, {self.seconds:.2f} s")
         else:
             was = f", was {self.previous_generation}" if self.previous_generation else ""
             full = f"; full build: {self.reason}" if self.full and self.reason else ""
-            head = (f"{where}indexed {self.documents} documents in {self.chunks} chunks in {self.seconds:.1f} s "
+            head = (f"{where}indexed {_n(self.documents, 'document')} in {_n(self.chunks, 'chunk')} in "
+                    f"{self.seconds:.1f} s "
                     f"(generation {self.generation}{was}{full})")
         rate = self.chunks_embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
         lines = [head, "  " + self.counts(),
@@ -116,6 +120,10 @@ class BuildReport:
         if len(self.skipped) > LISTED:
             lines.append(f"  ! skipped  ... and {len(self.skipped) - LISTED} more")
         return "\n".join(lines)
+
+
+def _n(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _h(*parts: str | None) -> str:
@@ -276,12 +284,15 @@ def _up_to_date(docs: list[Document], manifest: dict[str, Any], model: str,
 
 def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, model: str = DEFAULT_MODEL,
                  settings: ChunkSettings | None = None, full: bool = False, progress: bool = False,
-                 embedder: Embedder | None = None, batch_size: int = 64, wait_s: float = 0.0) -> BuildReport:
+                 embedder: Embedder | None = None, batch_size: int = 64, wait_s: float = 0.0,
+                 on_progress: Progress | None = None) -> BuildReport:
     """Bring the index folder ``index`` up to date with ``corpus``; return what was done.
 
     The model is loaded only when something needs embedding. Holds the build lock throughout:
-    another build waits up to ``wait_s`` seconds, then gets ``IndexLockedError``.
+    another build waits up to ``wait_s`` seconds, then gets ``IndexLockedError``. ``progress`` shows
+    progress bars on stderr; ``on_progress(stage, done, total)`` is told the same counts.
     """
+    tell: Progress = on_progress or (lambda stage, done, total: None)
     t0 = time.perf_counter()
     settings = settings or ChunkSettings()
     index_dir = Path(index)
@@ -297,7 +308,7 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
 
     with build_lock(index_dir, wait_s=wait_s):
         lap("lock")
-        loaded = load_corpus(corpus)
+        loaded = _read(corpus, progress, tell)
         docs = loaded.documents
         manifest = _manifest_or_none(index_dir)
         old_gen = str((manifest or {}).get("generation", ""))
@@ -326,7 +337,7 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
         if previous is None or report.documents_to_embed:
             emb.dimension  # noqa: B018 -- load the model now, so its cost shows as its own stage
             lap("load model")
-        all_sentences, all_chunks, todo, reused = _chunk_all(docs, previous, settings, emb)
+        all_sentences, all_chunks, todo, reused = _chunk_all(docs, previous, settings, emb, progress, tell)
         lap("chunk")
         report.documents_to_embed = len({all_chunks[i].doc_id for i in todo})
         report.chunks_embedded, report.chunks_reused = len(todo), len(all_chunks) - len(todo)
@@ -335,7 +346,9 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
         titles = {d.doc_id: d.title for d in docs}
         texts = [embed_text(titles[c.doc_id], c.text) for c in all_chunks]
         t_embed = time.perf_counter()
-        fresh = _embed(emb, [texts[i] for i in todo], batch_size, progress)
+        if todo:
+            log.info("embedding %d chunks of %d documents", len(todo), report.documents_to_embed)
+        fresh = _embed(emb, [texts[i] for i in todo], batch_size, progress, tell)
         report.embed_seconds = time.perf_counter() - t_embed
         lap("embed")
         pause("embedded")
@@ -352,6 +365,7 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
             matrix[todo] = fresh
         for row, vec in reused.items():
             matrix[row] = vec
+        tell("writing", 0, 1)
         try:
             new = _write(index_dir, docs, all_sentences, all_chunks, matrix, texts, model, precision, settings,
                          previous_generation=old_gen, lap=lap)
@@ -360,6 +374,7 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
                                 "unchanged: free disk space or fix the folder's permissions, then build again"
                                 ) from err
         prune(index_dir, keep={new["generation"], old_gen})
+        tell("writing", 1, 1)
         lap("prune")
         report.wrote, report.generation = True, str(new["generation"])
         report.documents, report.chunks = len(docs), len(all_chunks)
@@ -370,7 +385,8 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
 
 def build_index(corpus: str | Path = "corpus", index: str | Path = "index", *, model: str = DEFAULT_MODEL,
                 settings: ChunkSettings | None = None, full: bool = False, progress: bool = False,
-                embedder: Embedder | None = None, batch_size: int = 64, wait_s: float = 0.0) -> Index:
+                embedder: Embedder | None = None, batch_size: int = 64, wait_s: float = 0.0,
+                on_progress: Progress | None = None) -> Index:
     """Index ``corpus`` (a folder or one file) into the folder ``index``; return the loaded Index.
 
     Only documents whose title or text is new are embedded unless ``full``; ``index.report`` says
@@ -380,18 +396,37 @@ def build_index(corpus: str | Path = "corpus", index: str | Path = "index", *, m
 
     emb = embedder or make_embedder(model)
     report = update_index(corpus, index, model=model, settings=settings, full=full, progress=progress,
-                          embedder=emb, batch_size=batch_size, wait_s=wait_s)
+                          embedder=emb, batch_size=batch_size, wait_s=wait_s, on_progress=on_progress)
     result = Index.load(index, embedder=emb)
     result.report = report
     return result
 
 
+def _read(corpus: str | Path, progress: bool, tell: Progress) -> LoadResult:
+    """``load_corpus`` with a progress bar over the files (and ``tell`` told of each)."""
+    from tqdm import tqdm
+
+    with tqdm(desc="reading", unit="file", disable=not progress) as bar:
+        def on_file(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+            tell("reading", done, total)
+
+        return load_corpus(corpus, on_file=on_file)
+
+
 def _chunk_all(docs: list[Document], previous: _Previous | None, settings: ChunkSettings, emb: Embedder,
+               progress: bool = False, tell: Progress | None = None,
                ) -> tuple[dict[str, list[Span]], list[Chunk], list[int], dict[int, np.ndarray]]:
     """Sentences and chunks of every document (reused where possible), rows to embed, reused vectors."""
+    from tqdm import tqdm
+
     from .chunking import Chunker
     from .index import embed_text
 
+    fresh_docs = sum(1 for d in docs if not (previous and vec_key(d) in previous.by_vec))
+    bar = tqdm(total=fresh_docs, desc="chunking", unit="doc", disable=not progress or fresh_docs == 0)
+    done = 0
     chunker = Chunker(settings, fits=lambda doc, text: emb.fits(embed_text(doc.title, text)))
     all_sentences: dict[str, list[Span]] = {}
     all_chunks: list[Chunk] = []
@@ -406,27 +441,38 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
             for j, vec in enumerate(old_vecs):
                 reused[len(all_chunks) + j] = vec
         else:
+            if tell:
+                tell("chunking", done, fresh_docs)
             sents = chunker.sentences(doc)
             chunks = chunker.chunk(doc, sents)
             todo.extend(range(len(all_chunks), len(all_chunks) + len(chunks)))
+            done += 1
+            bar.update(1)
         all_sentences[doc.doc_id] = sents
         all_chunks.extend(chunks)
+    bar.close()
+    if tell and fresh_docs:
+        tell("chunking", done, fresh_docs)
     return all_sentences, all_chunks, todo, reused
 
 
-def _embed(emb: Embedder, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+def _embed(emb: Embedder, texts: list[str], batch_size: int, progress: bool,
+           tell: Progress | None = None) -> np.ndarray:
     import numpy as np
 
     if not texts:
         return np.zeros((0, 1), dtype=np.float32)
     from tqdm import tqdm
 
-    step = max(batch_size * 4, 256)
     parts = []
     with tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not progress) as bar:
-        for i in range(0, len(texts), step):
-            parts.append(emb.encode(texts[i:i + step], batch_size=batch_size))
-            bar.update(len(texts[i:i + step]))
+        for i in range(0, len(texts), EMBED_STEP):
+            if tell:
+                tell("embedding", i, len(texts))
+            parts.append(emb.encode(texts[i:i + EMBED_STEP], batch_size=batch_size))
+            bar.update(len(texts[i:i + EMBED_STEP]))
+    if tell:
+        tell("embedding", len(texts), len(texts))
     return np.concatenate(parts)
 
 

@@ -17,7 +17,7 @@ EPILOG = """examples:
   haitirag watch                                   # rebuild whenever corpus/ changes
   haitirag search "Why was Kenya's deployment blocked?" -k 3
   haitirag ask "Which court blocked Kenya's deployment?"
-  haitirag eval --corpus corpus --questions ../shared/eval/seed-questions.jsonl
+  haitirag eval --corpus corpus --questions eval/seed-questions.jsonl
   haitirag serve                                   # chat page on http://127.0.0.1:7860
 """
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -207,6 +207,11 @@ def _from_html(text: str, relpath: str, data: bytes) -> Document:
     return _from_text(body, relpath, data, meta)
 
 
+def _jsonl_title(raw: str) -> str:
+    """A wiki-style slug ("Super_Bowl_50", no spaces) reads as words; any other title is kept as written."""
+    return raw.replace("_", " ") if " " not in raw and "_" in raw.strip("_") else raw
+
+
 def _from_jsonl(text: str, relpath: str) -> Iterator[Document | tuple[str, str]]:
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -225,7 +230,7 @@ def _from_jsonl(text: str, relpath: str) -> Iterator[Document | tuple[str, str]]
         yield Document(
             doc_id=doc_id,
             text=body,
-            title=str(obj.get("title") or "").replace("_", " ") or body.split("\n", 1)[0][:120],
+            title=_jsonl_title(str(obj.get("title") or "")) or body.split("\n", 1)[0][:120],
             date=parse_date(obj.get("date")),
             source=str(obj["source"]) if obj.get("source") else None,
             url=str(obj["url"]) if obj.get("url") else None,
@@ -235,7 +240,16 @@ def _from_jsonl(text: str, relpath: str) -> Iterator[Document | tuple[str, str]]
 
 
 def _decode(path: Path, data: bytes) -> str:
-    if b"\0" in data[:8192]:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with a byte-order mark (Windows Notepad's "Unicode")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as err:
+            raise UnicodeError(f"broken UTF-16 (byte {err.start}); save it as UTF-8") from err
+    head = data[:8192]
+    if b"\0" in head:
+        if len(head) >= 4 and (head[1::2].count(0) > len(head) // 4 or head[0::2].count(0) > len(head) // 4):
+            raise UnicodeError("UTF-16 text without a byte-order mark; save it as UTF-8, "
+                               "e.g. iconv -f UTF-16LE -t UTF-8")
         raise UnicodeError("binary file (it holds NUL bytes)")
     try:
         return data.decode("utf-8-sig")
@@ -286,8 +300,9 @@ def iter_corpus_files(corpus: Path) -> list[Path]:
     )
 
 
-def load_corpus(corpus: str | Path) -> LoadResult:
-    """Load every supported file under ``corpus`` (a folder or one file).
+def load_corpus(corpus: str | Path, on_file: Callable[[int, int], None] | None = None) -> LoadResult:
+    """Load every supported file under ``corpus`` (a folder or one file); ``on_file(done, total)`` is told
+    before each file and at the end.
 
     Raises ``CorpusError`` when the path is missing or yields no document at all.
     """
@@ -297,7 +312,9 @@ def load_corpus(corpus: str | Path) -> LoadResult:
     files = iter_corpus_files(root)
     result = LoadResult([])
     seen: dict[str, str] = {}
-    for path in files:
+    for i, path in enumerate(files):
+        if on_file:
+            on_file(i, len(files))
         part = load_file(path, root.parent if root.is_file() else root)
         for where, why in part.skipped:
             log.warning("skipped %s: %s", where, why)
@@ -310,6 +327,8 @@ def load_corpus(corpus: str | Path) -> LoadResult:
                 continue
             seen[doc.doc_id] = doc.path
             result.documents.append(doc)
+    if on_file:
+        on_file(len(files), len(files))
     if not result.documents:
         hint = f" ({len(result.skipped)} file(s) skipped: {result.skipped[0][0]}: {result.skipped[0][1]})" \
             if result.skipped else ""

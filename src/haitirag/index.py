@@ -255,9 +255,17 @@ class Index:
     def _allowed(self, sources: Iterable[str] | None, date_from: str | None, date_to: str | None,
                  keep_undated: bool) -> np.ndarray | None:
         names = check_filters(sources, date_from, date_to)
-        if names is None and date_from is None and date_to is None:
+        if not isinstance(keep_undated, bool):
+            raise QueryError(f"keep_undated must be True or False, not {keep_undated!r}")
+        if names is None and date_from is None and date_to is None and keep_undated:
             return None
         wanted = set(names) if names is not None else None
+        known = {doc.source or "" for doc in self.documents.values()}
+        unknown = sorted(wanted - known) if wanted is not None else []
+        if unknown:
+            have = ", ".join(repr(s) for s in sorted(known) if s) or "none"
+            raise QueryError(f"unknown source {unknown[0]!r}; the index's sources are {have} (\"\" for documents "
+                             "without one); check the spelling, or leave sources out to search them all")
         ok_doc: dict[str, bool] = {}
         for doc_id, doc in self.documents.items():
             ok = wanted is None or (doc.source or "") in wanted
@@ -282,6 +290,8 @@ class Index:
             raise QueryError(f"k must be a positive whole number, not {k!r}")
         if mode not in MODES:
             raise QueryError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if not isinstance(candidates, int) or isinstance(candidates, bool) or candidates <= 0:
+            raise QueryError(f"candidates must be a positive whole number, not {candidates!r}")
         allowed = self._allowed(sources, date_from, date_to, keep_undated)
         n = max(candidates, k)
         dense: dict[int, float] = {}
@@ -320,13 +330,17 @@ class Index:
                        dense_score=dense, keyword_score=kw)
 
     # -- answers --------------------------------------------------------------------------------
-    def ask(self, question: str, history: Sequence[str] = (), **options: Any) -> Answer:
-        """An extractive answer to ``question`` (earlier questions of the conversation in ``history``)."""
+    def ask(self, question: str, history: Sequence[str] | None = (), *, k: int | None = None,
+            mode: str = "hybrid", sources: Iterable[str] | None = None, date_from: str | None = None,
+            date_to: str | None = None, keep_undated: bool = True) -> Answer:
+        """An extractive answer to ``question`` (earlier questions of the conversation in ``history``, oldest
+        first) from the ``k`` best passages (default 5) of ``search`` with the same filters."""
         from .answer import Answerer
 
         if self._answerer is None:
             self._answerer = Answerer(self)
-        answer: Answer = self._answerer.ask(question, history=history, **options)
+        answer: Answer = self._answerer.ask(question, history=history, k=k, mode=mode, sources=sources,
+                                            date_from=date_from, date_to=date_to, keep_undated=keep_undated)
         return answer
 
 

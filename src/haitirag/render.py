@@ -291,7 +291,8 @@ def _when(created: str | None) -> str:
 
 def render_index_info(manifest: dict[str, Any], documents: int, chunks: int, note: str = "") -> str:
     """One line: what the index holds, its model and when it was built."""
-    bits = [f"<b>{documents:,}</b> documents", f"<b>{chunks:,}</b> chunks",
+    bits = [f"<b>{documents:,}</b> document{'' if documents == 1 else 's'}",
+            f"<b>{chunks:,}</b> chunk{'' if chunks == 1 else 's'}",
             f"model <code>{esc(manifest.get('model', '?'))}</code>",
             f"built {esc(_when(manifest.get('created')))}"]
     extra = f' <span class="hr-note">{esc(note)}</span>' if note else ""

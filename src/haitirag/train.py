@@ -5,7 +5,13 @@ Examples, for each sampled training question (sentences split with the pipeline'
 - answerable: the window of the sentence holding the answer (with its neighbours), the answer span in it;
   sometimes also a window where that sentence is at the edge (as at question time, where windows overlap);
 - unanswerable (target: the [CLS] token): a window of the same paragraph that does not hold the answer, and
-  the best BM25-retrieved window of another paragraph (mostly of the same article) that does not hold it.
+  the best BM25-retrieved window of another paragraph (mostly of the same article) that does not hold it;
+- SQuAD 2.0-style unanswerable (``swap_rate``): the question with one of its names or numbers that the
+  answer window contains swapped for another of the same kind from the same article ("How many Haitian
+  police officers..." against a sentence about Kenyan ones), paired with the answer window.
+
+``--init`` continues from a trained reader and ``--skip`` leaves out the first questions of the seeded
+sample, so a second stage trains on questions the first never saw.
 
 The model is trained with ``transformers.Trainer`` (span cross-entropy, SQuAD 2.0-style null answer at
 [CLS]); the word-embedding matrix stays frozen and is not shipped. ``--eval`` reports exact-match / F1 of
@@ -20,6 +26,7 @@ import gzip
 import json
 import logging
 import random
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -56,9 +63,49 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+_ENTITY = re.compile(r"\b[A-Z][\w'-]*(?: (?:of |the |de )?[A-Z][\w'-]*)*|\b\d[\d,]*(?:\.\d+)?\b")
+
+
+def _kind(text: str) -> str:
+    if text[0].isdigit():
+        return "year" if re.fullmatch(r"1\d{3}|20\d{2}", text) else "number"
+    return f"name{min(text.count(' ') + 1, 3)}"
+
+
+def article_entities(paragraphs: Sequence[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """Per article title: its names and numbers, by kind (year, number, one-, two-, 3+-word name)."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for p in paragraphs:
+        by_kind = out.setdefault(p.get("title", ""), {})
+        for m in _ENTITY.finditer(p["context"]):
+            before = p["context"][:m.start()].rstrip()
+            if m.group()[0].isdigit() or (before and before[-1] not in '.!?"\'(:;'):  # not sentence-initial
+                by_kind.setdefault(_kind(m.group()), set()).add(m.group())
+    return {t: {k: sorted(v) for k, v in d.items()} for t, d in out.items()}
+
+
+def swap_entity(question: str, window: str, answer: str, entities: dict[str, list[str]],
+                rng: random.Random) -> str | None:
+    """The question with one name or number it shares with ``window`` replaced by another of the article's
+    of the same kind that the window does not contain; None when there is none to swap."""
+    spans = [m for m in _ENTITY.finditer(question) if m.start() > 0 and m.group() in window
+             and m.group() not in answer and answer not in m.group()]
+    if not spans:
+        return None
+    m = rng.choice(spans)
+    low = _norm(window)
+    options = [e for e in entities.get(_kind(m.group()), []) if e != m.group() and _norm(e) not in low
+               and _norm(e) not in _norm(question)]
+    if not options:
+        return None
+    return question[:m.start()] + rng.choice(options) + question[m.end():]
+
+
 def make_examples(paragraphs: Sequence[dict[str, Any]], questions: int, seed: int = 0,
-                  edge_rate: float = 0.25) -> list[Example]:
-    """Training examples for ``questions`` randomly sampled questions (all when there are fewer)."""
+                  edge_rate: float = 0.25, skip: int = 0, far_rate: float = 1.0,
+                  swap_rate: float = 0.0) -> list[Example]:
+    """Training examples for ``questions`` randomly sampled questions (all when there are fewer), after
+    leaving out the sample's first ``skip``."""
     import bm25s
 
     from .chunking import split_sentences
@@ -72,7 +119,8 @@ def make_examples(paragraphs: Sequence[dict[str, Any]], questions: int, seed: in
 
     pool = [(pi, q) for pi, p in enumerate(paragraphs) for q in p.get("qas", []) if q.get("answers")]
     rng.shuffle(pool)
-    pool = pool[:questions]
+    pool = pool[skip:skip + questions]
+    entities = article_entities(paragraphs) if swap_rate > 0 else {}
     hits, _ = retriever.retrieve(bm25s.tokenize([q["question"] for _, q in pool], stopwords="en",
                                                 show_progress=False), k=min(8, len(corpus)), show_progress=False)
     out: list[Example] = []
@@ -98,8 +146,14 @@ def make_examples(paragraphs: Sequence[dict[str, Any]], questions: int, seed: in
             lo = first if rng.random() < 0.5 else max(0, last - 2)
             out.append(positive(lo, min(len(ss) - 1, max(last, lo + 2))))
         answer = _norm(ans["text"])
+        if swap_rate > 0 and rng.random() < swap_rate:
+            w0, w1 = ss[max(0, first - 1)][0], ss[min(len(ss) - 1, last + 1)][1]
+            swapped = swap_entity(q["question"], ctx[w0:w1], ans["text"],
+                                  entities.get(paragraphs[pi].get("title", ""), {}), rng)
+            if swapped:
+                out.append(Example(swapped, ctx[w0:w1], None))
         far = [i for i in range(len(ss)) if i < first - 2 or i > last + 2]
-        if far:
+        if far and (far_rate >= 1 or rng.random() < far_rate):
             w0, w1 = window_bounds(ss, rng.choice(far))
             if answer not in _norm(ctx[w0:w1]):
                 out.append(Example(q["question"], ctx[w0:w1], None))
@@ -172,7 +226,8 @@ def save(model: Any, out: Path, meta: dict[str, Any]) -> Path:
 
 def train(train_file: str | Path, out: str | Path, questions: int = 20000, epochs: float = 1.0,
           batch_size: int = 32, lr: float = 1e-4, seed: int = 0, threads: int | None = None,
-          max_steps: int = -1) -> tuple[Path, dict[str, Any]]:
+          max_steps: int = -1, init: str | Path | None = None, skip: int = 0, far_rate: float = 1.0,
+          swap_rate: float = 0.0) -> tuple[Path, dict[str, Any]]:
     import torch
     from transformers import Trainer, TrainingArguments, set_seed
 
@@ -181,14 +236,21 @@ def train(train_file: str | Path, out: str | Path, questions: int = 20000, epoch
     set_seed(seed)
     t0 = time.time()
     paragraphs = list(read_paragraphs(train_file))
-    examples = make_examples(paragraphs, questions, seed=seed)
+    examples = make_examples(paragraphs, questions, seed=seed, skip=skip, far_rate=far_rate, swap_rate=swap_rate)
     tok = load_tokenizer()
     feats = encode_examples(tok, examples)
     n_pos = sum(f["start_positions"] > 0 for f in feats)
     log.info("%d examples (%d answerable) from %d questions, %.0f s", len(feats), n_pos, questions, time.time() - t0)
     print(f"{len(feats)} examples ({n_pos} answerable, {len(feats) - n_pos} not) from {questions} questions; "
           f"mean length {np.mean([len(f['input_ids']) for f in feats]):.0f} tokens", file=sys.stderr)
-    model = build_model()
+    previous = None
+    if init:
+        start = Reader(init)
+        model, _ = start._load()
+        model.train()
+        previous = start.meta.get("training")
+    else:
+        model = build_model()
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     args = TrainingArguments(
         output_dir=str(Path(out) / ".trainer"), per_device_train_batch_size=batch_size, learning_rate=lr,
@@ -201,7 +263,9 @@ def train(train_file: str | Path, out: str | Path, questions: int = 20000, epoch
     meta = {"format": "haitirag-reader", "version": 1, "base": "all-MiniLM-L6-v2", "max_length": MAX_LENGTH,
             "training": {"file": Path(train_file).name, "questions": questions, "examples": len(feats),
                          "answerable_examples": int(n_pos), "epochs": epochs, "batch_size": batch_size, "lr": lr,
-                         "seed": seed, "steps": int(result.global_step),
+                         "seed": seed, "skip": skip, "far_rate": far_rate, "swap_rate": swap_rate,
+                         "init": str(init) if init else None, "previous": previous,
+                         "steps": int(result.global_step),
                          "final_loss": float(result.training_loss), "seconds": round(seconds),
                          "torch_threads": torch.get_num_threads(),
                          "command": "python -m haitirag.train " + " ".join(sys.argv[1:])}}
@@ -247,11 +311,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (tests, timing)")
+    p.add_argument("--init", metavar="READER", help="continue from this reader.safetensors (default: the base model)")
+    p.add_argument("--skip", type=int, default=0, help="leave out the sample's first N questions (a second stage)")
+    p.add_argument("--far-rate", type=float, default=1.0, help="share of questions given a same-paragraph negative")
+    p.add_argument("--swap-rate", type=float, default=0.0,
+                   help="share of questions also given an entity-swapped unanswerable copy")
     p.add_argument("--eval", metavar="DIR", help="SQuAD dev folder (corpus.jsonl, questions-dev.jsonl) for EM/F1")
     p.add_argument("--eval-questions", type=int, default=500)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    path, meta = train(a.train, a.out, a.questions, a.epochs, a.batch_size, a.lr, a.seed, a.threads, a.max_steps)
+    path, meta = train(a.train, a.out, a.questions, a.epochs, a.batch_size, a.lr, a.seed, a.threads, a.max_steps,
+                       a.init, a.skip, a.far_rate, a.swap_rate)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {meta['training']['seconds']} s, "
           f"final loss {meta['training']['final_loss']:.3f}")
     if a.eval:

@@ -16,14 +16,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from . import render
 from .embedding import DEFAULT_MODEL
 from .errors import HaitiragError
 from .uploads import ALLOWED_EXTENSIONS, MAX_UPLOAD_BYTES, save_uploads
 
-__all__ = ["BuildJob", "ServeError", "ServedIndex", "example_questions", "launch", "make_app", "open_or_build", "serve"]
+__all__ = ["BuildJob", "ServeError", "ServedIndex", "ask_api", "example_questions", "launch", "make_app",
+           "open_or_build", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,37 @@ SEED_QUESTIONS = ("Which court blocked Kenya's deployment?",
 
 class ServeError(HaitiragError):
     """The page cannot be served (the address or port is unusable)."""
+
+
+_UPLOAD_PARENT: str | None = None
+
+
+def _own_upload_folder() -> Path:
+    """A temporary folder this server owns for Gradio's uploads (under ``GRADIO_TEMP_DIR`` when it is set),
+    removed when the process exits: nothing uploaded stays behind in the system's temp folder."""
+    import atexit
+    import shutil
+    import tempfile
+
+    global _UPLOAD_PARENT
+    if _UPLOAD_PARENT is None:  # the user's GRADIO_TEMP_DIR, as it was before the first page was made
+        _UPLOAD_PARENT = os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir()
+    Path(_UPLOAD_PARENT).mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="haitirag-uploads-", dir=_UPLOAD_PARENT))
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)  # read by Gradio when the components and the app are made
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def _discard(paths: Sequence[str]) -> None:
+    """Delete Gradio's copies of uploaded files (and their per-file folders) once they were handled."""
+    for p in paths:
+        path = Path(p)
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()  # Gradio keeps each upload in a folder of its own; only removed when empty
+        except OSError:
+            pass
 
 
 def _quiet_environment() -> None:
@@ -63,56 +95,42 @@ def open_or_build(corpus: str | Path, index: str | Path, model: str = DEFAULT_MO
 # -- the served index and rebuilds ------------------------------------------------------------------
 @dataclass
 class BuildJob:
-    """One rebuild from the page; its counters are read by every page that waits on it."""
+    """One rebuild from the page; ``update`` is the build's progress callback, read by every waiting page."""
 
     started: float = field(default_factory=time.time)
-    stage: str = "reading the corpus"
-    planned: int = 0  # chunks the chunker made that need vectors
-    embedded: int = 0
+    stage: str = "reading"  # reading, chunking, embedding, writing, loading
+    done_n: int = 0
+    total_n: int = 0
+    stage_started: float = field(default_factory=time.time)
     done: threading.Event = field(default_factory=threading.Event)
     message: str = ""
     ok: bool = False
 
-    def fraction(self) -> float | None:
-        if self.stage.startswith("embedding") and self.planned:
-            return min(0.99, 0.1 + 0.85 * self.embedded / self.planned)
-        return {"reading the corpus": 0.02, "writing the index": 0.96, "loading the new index": 0.98}.get(self.stage)
+    SPANS: ClassVar[dict[str, tuple[float, float]]] = {  # each stage's share of the bar
+        "reading": (0.0, 0.05), "chunking": (0.05, 0.15), "embedding": (0.15, 0.95), "writing": (0.95, 0.98),
+        "loading": (0.98, 0.99)}
 
+    def update(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.stage_started = time.time()
+        self.stage, self.done_n, self.total_n = stage, done, total
 
-class _CountingEmbedder:
-    """Wraps the served embedder for a build: counts chunks planned and embedded for the progress bar."""
+    def fraction(self) -> float:
+        lo, hi = self.SPANS.get(self.stage, (0.0, 0.99))
+        share = self.done_n / self.total_n if self.total_n else 0.0
+        return round(lo + (hi - lo) * min(1.0, share), 3)
 
-    def __init__(self, inner: Any, job: BuildJob):
-        self.inner, self.job = inner, job
-        self.name: str = str(inner.name)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    @property
-    def dimension(self) -> int:
-        return int(self.inner.dimension)
-
-    @property
-    def precision(self) -> str:
-        return str(self.inner.precision)
-
-    def fits(self, text: str) -> bool:
-        ok = bool(self.inner.fits(text))
-        if ok:
-            self.job.planned += 1
-            self.job.stage = "chunking"
-        return ok
-
-    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> Any:
-        self.job.stage = f"embedding: {self.job.embedded:,} of {max(self.job.planned, len(texts)):,} chunks"
-        vectors = self.inner.encode(texts, batch_size=batch_size, show_progress=show_progress)
-        self.job.embedded += len(texts)
-        self.job.stage = (f"embedding: {self.job.embedded:,} of {max(self.job.planned, self.job.embedded):,} "
-                          "chunks")
-        if self.job.embedded >= self.job.planned:
-            self.job.stage = "writing the index"
-        return vectors
+    def describe(self) -> str:
+        """E.g. "embedding: 96 of 300 chunks, about 20 s left"."""
+        unit = {"reading": "files", "chunking": "documents", "embedding": "chunks"}.get(self.stage)
+        if unit is None or not self.total_n:
+            return {"writing": "writing the index", "loading": "loading the new index"}.get(self.stage, self.stage)
+        text = f"{self.stage}: {self.done_n:,} of {self.total_n:,} {unit}"
+        elapsed = time.time() - self.stage_started
+        if 0 < self.done_n < self.total_n and elapsed > 1:
+            left = elapsed / self.done_n * (self.total_n - self.done_n)
+            text += f", about {left:.0f} s left" if left < 120 else f", about {left / 60:.0f} min left"
+        return text
 
 
 class ServedIndex:
@@ -171,20 +189,23 @@ class ServedIndex:
 
     def _rebuild(self, job: BuildJob) -> None:
         from .build import build_index
-        from .errors import HaitiragError
+        from .errors import HaitiragError, IndexLockedError
         from .index import Index
 
         try:
-            built = build_index(self.corpus, self.path, model=self._index.model,
-                                embedder=_CountingEmbedder(self._embedder, job))
+            built = build_index(self.corpus, self.path, model=self._index.model, embedder=self._embedder,
+                                on_progress=job.update)
             report = getattr(built, "report", None)
             summary = report.summary() if report is not None else "index rebuilt"
-            job.stage = "loading the new index"
+            job.update("loading", 0, 1)
             fresh = Index.load(self.path, embedder=self._embedder)
             with self._lock:
                 self._index = fresh
                 self._stamp = self._manifest_stamp()
             job.ok, job.message = True, summary
+        except IndexLockedError:
+            job.message = ("Another build (from the command line or `haitirag watch`) is running on this index; "
+                           "still answering from the previous index. Click “Rebuild index” again when it is done.")
         except HaitiragError as err:
             job.message = f"The rebuild failed; still answering from the previous index. {err}"
         except Exception as err:  # never kill the server: report it and keep the old index
@@ -220,9 +241,12 @@ def _source_choices(index: Any) -> list[str]:
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _filters(date_from: str, date_to: str, sources: Sequence[str] | None, all_sources: Sequence[str],
-             keep_undated: bool) -> dict[str, Any]:
-    """Keyword arguments for ``Index.ask`` from the filter widgets; ValueError says what to fix."""
+def _filters(date_from: str, date_to: str, sources: Sequence[str] | None, shown: Sequence[str],
+             current: Sequence[str], keep_undated: bool) -> dict[str, Any]:
+    """Keyword arguments for ``Index.ask`` from the filter widgets; ValueError says what to fix.
+
+    ``shown`` are the sources the page listed, ``current`` those of the index now: a filter is what the
+    user unticked, so a source added by a rebuild since the page was drawn is searched too."""
     import datetime as dt
 
     out: dict[str, Any] = {}
@@ -240,14 +264,45 @@ def _filters(date_from: str, date_to: str, sources: Sequence[str] | None, all_so
         out[key] = value
     if out.get("date_from") and out.get("date_to") and out["date_from"] > out["date_to"]:
         raise ValueError("date from is after date to; swap them")
-    chosen = [s for s in (sources or []) if s in all_sources]
-    if all_sources and not chosen:
+    chosen = list(sources or [])
+    if current and not chosen:
         raise ValueError("no source is ticked; tick at least one source")
-    if len(chosen) < len(all_sources) or not keep_undated:
-        out["sources"] = ["" if s == NO_SOURCE else s for s in chosen]
+    unticked = set(shown) - set(chosen)
+    allowed = [s for s in current if s not in unticked]
+    if current and not allowed:
+        gone = ", ".join(sorted(set(chosen) - set(current)))
+        raise ValueError(f"the ticked sources ({gone}) are no longer in the index (a rebuild removed them); "
+                         "reload the page and tick a current source")
+    if unticked & set(current):
+        out["sources"] = ["" if s == NO_SOURCE else s for s in allowed]
     if not keep_undated:
         out["keep_undated"] = False
     return out
+
+
+def _source_update(gr: Any, shown: Sequence[str], chosen: Sequence[str] | None, current: Sequence[str]) -> Any:
+    """The source checkboxes redrawn for the current index, keeping what the user unticked unticked."""
+    unticked = set(shown) - set(chosen or [])
+    return gr.CheckboxGroup(choices=list(current), value=[s for s in current if s not in unticked])
+
+
+def ask_api(index: Any, question: str, history: Sequence[str] | None = None, sources: Sequence[str] | None = None,
+            date_from: str = "", date_to: str = "", keep_undated: bool = True) -> dict[str, Any]:
+    """The page's ``/ask`` endpoint: ``Index.ask`` with JSON in and out; ``sources`` None or empty: all."""
+    from .errors import QueryError
+
+    current = _source_choices(index)
+    if sources is not None and (isinstance(sources, str) or not isinstance(sources, Sequence)):
+        raise QueryError("sources must be a list of source names, e.g. [\"Livenow Africa\"], or null for all")
+    unknown = sorted(set(sources or []) - set(current))
+    if unknown:
+        raise QueryError(f"unknown source(s) {', '.join(map(repr, unknown))}; the index has "
+                         f"{', '.join(map(repr, current))} (null searches all)")
+    try:
+        kw = _filters(date_from, date_to, list(sources or current), current, current, keep_undated)
+    except ValueError as err:
+        raise QueryError(str(err)) from None
+    return dict(index.ask(question, history=list(history or []), **kw).to_json())
 
 
 # -- the page ---------------------------------------------------------------------------------------
@@ -266,6 +321,7 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
 
     if not isinstance(served, ServedIndex):
         served = ServedIndex(corpus or "corpus", served.path, served)
+    uploads_dir = _own_upload_folder()
     served.current().embedder.encode(["warm up"])  # load the model once now, not in ten first questions at once
 
     def info(note: str = "") -> str:
@@ -275,40 +331,53 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
             note = note or "rebuilding… answers come from this index until the new one is ready"
         return render.render_index_info(idx.manifest, len(idx.documents), len(idx.chunks), note)
 
-    def page_state() -> tuple[str, Any, Any]:
+    def page_state() -> tuple[Any, ...]:
         idx = served.current()
         choices = _source_choices(idx)
         return (info(), gr.CheckboxGroup(choices=choices, value=choices),
-                gr.Dataset(samples=[[q] for q in example_questions(idx)]))
+                gr.Dataset(samples=[[q] for q in example_questions(idx)]), choices)
 
     def ask(question: str, chat: list[dict[str, Any]] | None, session: dict[str, Any] | None, date_from: str,
-            date_to: str, sources: list[str] | None, keep_undated: bool) -> tuple[Any, ...]:
+            date_to: str, sources: list[str] | None, keep_undated: bool, shown: list[str] | None) -> tuple[Any, ...]:
         session = session or {"questions": [], "answers": []}
         chat = list(chat or [])
+        skip = gr.skip()
         if not (question or "").strip():
             gr.Warning("Type a question first.")
-            return chat, gr.skip(), session, question, gr.skip(), gr.skip()
+            return chat, skip, session, question, skip, skip, skip, skip
         idx = served.current()
+        current = _source_choices(idx)
+        shown = list(shown if shown is not None else current)
+        redrawn = (_source_update(gr, shown, sources, current), current) if shown != current else (skip, skip)
         try:
-            filters = _filters(date_from, date_to, sources, _source_choices(idx), keep_undated)
+            filters = _filters(date_from, date_to, sources, shown, current, keep_undated)
         except ValueError as err:
             gr.Warning(f"Filters: {err}")
-            return chat, gr.skip(), session, question, gr.skip(), gr.skip()
+            return chat, skip, session, question, info(), skip, *redrawn
         turn = len(session["answers"])
         try:
             answer = idx.ask(question, history=list(session["questions"][-HISTORY_TURNS:]), **filters)
         except QueryError as err:
             gr.Warning(str(err))
-            return chat, gr.skip(), session, question, gr.skip(), gr.skip()
+            return chat, skip, session, question, skip, skip, *redrawn
         except HaitiragError as err:
             chat += [{"role": "user", "content": render.render_question(question)},
                      {"role": "assistant", "content": f'<div class="hr-abstain">{render.esc(err)}</div>'}]
-            return chat, gr.skip(), session, "", info(), gr.skip()
+            return chat, skip, session, "", info(), skip, *redrawn
         chat += [{"role": "user", "content": render.render_question(question)},
                  {"role": "assistant", "content": render.render_answer(answer, turn)}]
         session = {"questions": [*session["questions"], question.strip()],
                    "answers": [*session["answers"], answer]}
-        return chat, render.render_evidence(answer, turn), session, "", info(), gr.Tabs(selected="sources")
+        return (chat, render.render_evidence(answer, turn), session, "", info(), gr.Tabs(selected="sources"),
+                *redrawn)
+
+    def api_ask(question: str, history: list[str] | None = None, sources: list[str] | None = None,
+                date_from: str = "", date_to: str = "", keep_undated: bool = True) -> dict:
+        """An answer as JSON (as `haitirag ask --json`). sources: null or [] searches every source."""
+        try:
+            return ask_api(served.current(), question, history, sources, date_from, date_to, keep_undated)
+        except HaitiragError as err:
+            raise gr.Error(str(err)) from None
 
     def open_cite(session: dict[str, Any] | None, evt: gr.EventData) -> tuple[Any, Any]:
         key = str((getattr(evt, "_data", None) or {}).get("cite", ""))
@@ -346,23 +415,32 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
     def upload(files: list[str] | None) -> tuple[str, Any]:
         if not files:
             return gr.skip(), None
-        results = save_uploads([(f, Path(f).name) for f in files], served.corpus,
-                               known_ids=served.current().documents.keys())
+        try:
+            results = save_uploads([(f, Path(f).name) for f in files], served.corpus,
+                                   known_ids=served.current().documents.keys())
+        finally:
+            _discard([f for f in files if Path(f).is_relative_to(uploads_dir)])  # copied or refused: not kept
         lines = [("✓ " if r.ok else "✗ ") + r.message for r in results]
         if any(r.saved_as for r in results):
             lines.append("Click “Rebuild index” to search the new documents.")
         return "\n".join(f"- {render.esc(line)}" for line in lines), None
 
-    def rebuild(progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 (Gradio's idiom)
+    def rebuild(chosen: list[str] | None, shown: list[str] | None,
+                progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 (Gradio's idiom)
         job = served.start_rebuild()
         while not job.done.wait(0.25):
-            progress(job.fraction(), desc=job.stage)
+            progress(job.fraction(), desc=job.describe())
         progress(1.0, desc="done")
         status = ("✓ " if job.ok else "✗ ") + job.message
-        return (f"<pre class='hr-build'>{render.esc(status)}</pre>", *page_state())
+        state = page_state()
+        current = state[3]
+        return (f"<pre class='hr-build'>{render.esc(status)}</pre>", state[0],
+                _source_update(gr, shown or current, chosen, current), state[2], current)
 
-    with gr.Blocks(title="haitirag: sourced answers", analytics_enabled=False, fill_width=True) as app:
+    with gr.Blocks(title="haitirag: sourced answers", analytics_enabled=False, fill_width=True,
+                   delete_cache=(600, 600)) as app:
         session = gr.State({"questions": [], "answers": []})
+        shown = gr.State(_source_choices(served.current()))  # the sources this page lists
         with gr.Row(elem_id="hr-header", equal_height=True):
             gr.HTML("<h1>haitirag</h1><div class='hr-meta'>Answers quoted from your sources, with citations. "
                     "Nothing is generated; nothing leaves this machine.</div>", scale=2)
@@ -408,18 +486,19 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
                         rebuild_btn = gr.Button("Rebuild index", variant="primary", elem_id="hr-rebuild")
                         build_status = gr.HTML(elem_id="hr-build-status", min_height=40)
 
-        ask_inputs = [question, chatbot, session, date_from, date_to, sources, keep_undated]
-        ask_outputs = [chatbot, evidence, session, question, info_html, tabs]
-        ask_btn.click(ask, ask_inputs, ask_outputs, api_name="ask", concurrency_id="ask")
+        ask_inputs = [question, chatbot, session, date_from, date_to, sources, keep_undated, shown]
+        ask_outputs = [chatbot, evidence, session, question, info_html, tabs, sources, shown]
+        ask_btn.click(ask, ask_inputs, ask_outputs, api_name="chat", concurrency_id="ask")
+        gr.api(api_ask, api_name="ask", concurrency_id="ask")
         question.submit(ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="ask")
         examples.click(lambda sample: sample[0], examples, question, api_visibility="private").then(
             ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="ask")
         evidence.click(open_cite, session, [document, tabs], api_visibility="private")
         clear_btn.click(clear, None, [chatbot, evidence, session, document], api_visibility="private")
         files.upload(upload, files, [upload_status, files], api_visibility="private", concurrency_limit=1)
-        rebuild_btn.click(rebuild, None, [build_status, info_html, sources, examples], api_name="rebuild",
-                          concurrency_limit=8, show_progress_on=[build_status])
-        app.load(page_state, None, [info_html, sources, examples], api_visibility="private")
+        rebuild_btn.click(rebuild, [sources, shown], [build_status, info_html, sources, examples, shown],
+                          api_name="rebuild", concurrency_limit=8, show_progress_on=[build_status])
+        app.load(page_state, None, [info_html, sources, examples, shown], api_visibility="private")
     return app
 
 
@@ -452,6 +531,10 @@ def serve(corpus: str | Path = "corpus", index: str | Path = "index", host: str 
     idx = open_or_build(corpus, index, model)
     app = make_app(ServedIndex(corpus, index, idx))
     log.info("serving %s on http://%s:%d", index, host, port)
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))  # a normal exit: temporary files removed
     try:
         launch(app, host, port)
     except OSError as err:
