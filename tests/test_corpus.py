@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import json
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,12 @@ def test_empty_or_missing_corpus_raises(tmp_path: Path):
 ])
 def test_parse_date(text: str, iso: str | None):
     assert parse_date(text) == iso
+
+
+def test_jsonl_titles_keep_their_underscores_unless_they_are_a_slug(tmp_path: Path):
+    lines = [{"id": "a", "title": "Super_Bowl_50", "text": "The game was played in 2016."},
+             {"id": "b", "title": "Notes on __init__ and snake_case", "text": "Python names."},
+             {"id": "c", "title": "_private_", "text": "An odd title."}]
+    (tmp_path / "t.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    titles = {d.doc_id: d.title for d in load_corpus(tmp_path).documents}
+    assert titles == {"a": "Super Bowl 50", "b": "Notes on __init__ and snake_case", "c": "_private_"}

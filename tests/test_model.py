@@ -66,3 +66,10 @@ def test_token_vectors_come_with_the_sentence_vectors_in_one_pass(seed_index: ha
     sent_words, sent_rows = toks[1]
     sims = rows.astype(np.float32) @ sent_rows.astype(np.float32).T
     assert sims[1, sent_words.index("signed")] > sims[1, sent_words.index("nairobi")] + 0.2
+
+
+def test_an_unloadable_model_names_a_fix_that_works():
+    with pytest.raises(haitirag.ModelError) as err:
+        _ = SentenceTransformerEmbedder("no-such-model-here").model
+    msg = str(err.value)
+    assert "haitirag build --full" in msg and "pip install gt-all" not in msg and "\n" not in msg

@@ -446,3 +446,35 @@ def test_the_api_searches_a_source_added_by_a_rebuild(corpus: Path, tmp_path: Pa
     assert {p["source"] for p in narrowed["passages"]} == {"Harbour Gazette"}
     assert "Harbour Gazette" in {p["source"] for p in everything["passages"]}
     assert "four new cranes" in html.unescape(re.sub(r"<[^>]+>", " ", chat[1]))  # the Sources panel
+
+
+def test_overlapping_passages_are_shown_once(hash_index: haitirag.Index):
+    by_doc: dict[str, list] = {}
+    for c in hash_index.chunks:
+        by_doc.setdefault(c.doc_id, []).append(c)
+    chunks = max(by_doc.values(), key=len)
+    assert len(chunks) >= 2 and chunks[1].start < chunks[0].end  # neighbouring chunks overlap
+    passages = [hash_index._passage(hash_index.chunks.index(c), 1.0 - i / 10, None, None)
+                for i, c in enumerate(chunks[:2])]
+    other = hash_index._passage(next(i for i, c in enumerate(hash_index.chunks) if c.doc_id != chunks[0].doc_id),
+                                0.5, None, None)
+    merged = render.merge_overlapping([passages[1], other, passages[0]])
+    assert len(merged) == 2 and merged[1] == other
+    doc = hash_index.document(chunks[0].doc_id)
+    assert merged[0].start == chunks[0].start and merged[0].end == chunks[1].end
+    assert merged[0].text == doc.text[merged[0].start:merged[0].end] and merged[0].score == passages[0].score
+    answer = haitirag.Answer("q", "t", passages=(passages[0], passages[1], other))
+    assert render.render_evidence(answer, 0).count("hr-passage-text") == 2
+    assert render.passage_of(answer, 1) == other and render.passage_of(answer, 2) is None
+
+
+def test_a_rebuild_while_another_build_holds_the_lock_says_what_to_do_on_the_page(hash_index: haitirag.Index,
+                                                                                   corpus: Path):
+    from haitirag.store import build_lock
+
+    served = web.ServedIndex(corpus, hash_index.path, hash_index)
+    with build_lock(hash_index.path):
+        job = served.start_rebuild()
+        assert job.done.wait(30)
+    assert not job.ok and "Rebuild index" in job.message and "--wait" not in job.message
+    assert served.current() is hash_index

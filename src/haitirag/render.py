@@ -7,6 +7,7 @@ holds ``<script>``, ``<img onerror=...>``, ``**bold**`` or ``$x$`` shows exactly
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Sequence
@@ -225,6 +226,23 @@ def _score_help(p: Passage) -> str:
     return ", ".join(parts)
 
 
+def merge_overlapping(passages: Sequence[Passage]) -> list[Passage]:
+    """Passages of one document that overlap (neighbouring chunks share a few sentences) shown as one:
+    the union of their text, at the place of the first and with the best score of them."""
+    out: list[Passage] = []
+    for p in passages:
+        for j, q in enumerate(out):
+            if q.doc_id == p.doc_id and p.start < q.end and q.start < p.end:
+                first, last = (q, p) if q.start <= p.start else (p, q)
+                text = first.text + last.text[first.end - last.start:] if last.end > first.end else first.text
+                out[j] = dataclasses.replace(q, text=text, start=first.start, end=max(first.end, last.end),
+                                             score=max(q.score, p.score))
+                break
+        else:
+            out.append(p)
+    return out
+
+
 def render_evidence(answer: Answer | None, turn: int) -> str:
     """The sources panel: each retrieved passage with its score, the quoted sentence highlighted."""
     if answer is None:
@@ -235,7 +253,7 @@ def render_evidence(answer: Answer | None, turn: int) -> str:
     parts = ['<div class="hr-evidence">']
     if answer.resolved_question and answer.resolved_question != answer.question:
         parts.append(f'<div class="hr-resolved">Searched for: {esc(answer.resolved_question)}</div>')
-    for i, p in enumerate(answer.passages):
+    for i, p in enumerate(merge_overlapping(answer.passages)):
         local = [(c.start - p.start, c.end - p.start) for c in answer.citations if c.doc_id == p.doc_id]
         numbers = [n for n, c in enumerate(answer.citations, 1)
                    if c.doc_id == p.doc_id and c.start < p.end and c.end > p.start]
@@ -300,4 +318,6 @@ def render_index_info(manifest: dict[str, Any], documents: int, chunks: int, not
 
 
 def passage_of(answer: Answer, i: int) -> Passage | None:
-    return answer.passages[i] if 0 <= i < len(answer.passages) else None
+    """The ``i``-th passage as the sources panel shows it (overlapping ones merged)."""
+    shown = merge_overlapping(answer.passages)
+    return shown[i] if 0 <= i < len(shown) else None
