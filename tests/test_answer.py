@@ -246,3 +246,24 @@ def test_headlines_are_not_candidate_sentences(tmp_path):
     cands = ranker.candidates(index.search("Why was Benin's contingent delayed?", k=3))
     texts = [index.documents[c.doc_id].text[c.start:c.end] for c in cands]
     assert texts == ["Benin postponed the departure of its troops because funding had not arrived."]
+
+
+def test_a_question_is_encoded_once_and_searched_with_the_same_vector(seed_index: haitirag.Index):
+    emb = seed_index.embedder
+    question = "Which Kenyan court ruled against the deployment of police?"  # asked by no other test
+    seen: list[str] = []
+    real_encode = emb.encode
+
+    def counting_encode(texts, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.extend(texts)
+        return real_encode(texts, *args, **kwargs)
+
+    emb.encode = counting_encode
+    try:
+        answer = seed_index.ask(question)
+    finally:
+        del emb.encode
+    assert question not in seen  # the answerer's one pass (vector + token vectors) served the search too
+    alone = real_encode([question])[0]
+    assert float(seed_index.embed_query(question)[0] @ alone) > 0.9999  # the same vector as a plain encode
+    check_answer(seed_index, answer)

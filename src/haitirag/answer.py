@@ -118,10 +118,12 @@ class Answerer:
         if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k <= 0):
             raise QueryError(f"k must be a positive whole number, not {k!r}")
         k = k or self.passages
+        self.ranker.question(q)  # one model pass gives the question's vector and its token vectors
         passages = self.retrieve(q, max(k, depth), **filters)
         best = self.answer(q, q, passages[:k])
         resolved = resolve_followup(q, hist)
         if resolved != q:  # a possible follow-up: the reading with the previous question's words must do better
+            self.ranker.question(resolved)
             more = self.retrieve(resolved, max(k, depth), **filters)
             alt = self.answer(q, resolved, more[:k])
             if alt.score > best.score:

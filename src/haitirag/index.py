@@ -125,6 +125,7 @@ class Index:
         self._embedder = embedder
         self.report: BuildReport | None = None
         self._answerer: Any = None
+        self._query_vecs: dict[str, np.ndarray] = {}  # question -> vector, when the answerer encoded it already
         self._stamp: Stamp | None = None  # the manifest's stat when loaded (see refresh)
         self._refresh_lock = threading.Lock()
 
@@ -245,12 +246,20 @@ class Index:
 
     # -- search --------------------------------------------------------------------------------
     def embed_query(self, query: str) -> np.ndarray:
-        vec = self.embedder.encode([query])
+        vec = self._query_vecs.get(query)
+        if vec is None:
+            vec = self.embedder.encode([query])
         if vec.shape[1] != self.vectors.d:
             raise IndexMismatchError(
                 f"model {self.model!r} gives {vec.shape[1]}-dimensional vectors but the index holds "
                 f"{self.vectors.d}; run `haitirag build` to rebuild it")
         return vec
+
+    def remember_query(self, query: str, vec: np.ndarray) -> None:
+        """Keep a question's vector (computed with its token vectors, one model pass) for ``search``."""
+        if len(self._query_vecs) >= 256:
+            self._query_vecs.clear()
+        self._query_vecs[query] = np.asarray(vec, dtype=np.float32).reshape(1, -1)
 
     def _allowed(self, sources: Iterable[str] | None, date_from: str | None, date_to: str | None,
                  keep_undated: bool) -> np.ndarray | None:

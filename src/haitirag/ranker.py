@@ -169,6 +169,7 @@ class SentenceRanker:
         self._tv: dict[tuple[str, int, int], np.ndarray] = {}
         self._tok: dict[tuple[str, int, int], tuple[str, ...]] = {}
         self._idf: np.ndarray | None = None
+        self._q: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- features ---------------------------------------------------------------------------------
     def idf(self, token: str) -> float:
@@ -211,14 +212,23 @@ class SentenceRanker:
                 self._tv[key] = np.asarray(rows[keep], dtype=np.float16)
         return np.stack([self._vec[k] for k in keys]), [self._tv[k] for k in keys]
 
-    def _question(self, resolved: str) -> tuple[np.ndarray, np.ndarray]:
-        """The question's vector and the token vectors of its content words (no stop or wh-words)."""
+    def question(self, resolved: str) -> tuple[np.ndarray, np.ndarray]:
+        """The question's vector and the token vectors of its content words (no stop or wh-words), from one
+        model pass; the vector is handed to the index, so ``search`` does not encode the question again."""
+        hit = self._q.get(resolved)
+        if hit is not None:
+            return hit
         vecs, toks = encode_tokens(self.index.embedder, [resolved])
         words, rows = toks[0]
         keep = [i for i, w in enumerate(words) if _content_piece(w)]
         if not keep:
             keep = [i for i, w in enumerate(words) if any(ch.isalnum() for ch in w)]
-        return vecs[0], np.asarray(rows[keep], dtype=np.float32)
+        if len(self._q) >= 64:
+            self._q.clear()
+        self._q[resolved] = out = (vecs[0], np.asarray(rows[keep], dtype=np.float32))
+        if len(toks[0][0]):  # a real model's pass (the hash embedder gives no token vectors): same vector
+            self.index.remember_query(resolved, vecs[0])
+        return out
 
     def candidates(self, passages: Sequence[Passage]) -> list[Candidate]:
         """The sentences of the passages, once each; not a document's title (metadata, not a sentence to quote)."""
@@ -262,7 +272,7 @@ class SentenceRanker:
             nb.append((prev, nxt))
         nb_keys = [k for pair in nb for k in pair if k is not None]
         nb_tok = dict(zip(nb_keys, self._tokens(nb_keys), strict=True))
-        qv, qtv = self._question(resolved)
+        qv, qtv = self.question(resolved)
         svecs, stv = self._vectors(keys)
         cos = svecs @ qv
 
