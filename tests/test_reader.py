@@ -127,3 +127,34 @@ def test_training_runs_end_to_end_on_a_tiny_file(tmp_path: Path, capsys: pytest.
     reader = Reader(out / "reader.safetensors")
     (r,) = reader.read("Who built the bridge?", ["It was built in 1832 by the engineer Anna Brooks."])
     assert 0 <= r.start < r.end
+
+
+def test_entity_swapped_questions_are_unanswerable_copies():
+    import random
+
+    from haitirag.train import article_entities, swap_entity
+
+    paragraphs = [
+        {"title": "Town", "context": "The bridge of Marlow was built in 1832 by Anna Brooks. It carries cars."},
+        {"title": "Town", "context": "In 1901 the mayor, John Hale, opened a market in Henley beside the river."},
+    ]
+    ents = article_entities(paragraphs)["Town"]
+    assert "1832" in ents["year"] and "1901" in ents["year"] and "Anna Brooks" in ents["name2"]
+    window = paragraphs[0]["context"]
+    rng = random.Random(0)
+    swapped = {swap_entity("Who built the bridge of Marlow in 1832?", window, "Anna Brooks", ents, rng)
+               for _ in range(20)}
+    assert swapped <= {"Who built the bridge of Henley in 1832?", "Who built the bridge of Marlow in 1901?"}
+    assert len(swapped) == 2  # either the place or the year, each time for one not in the window
+    assert swap_entity("Who built the bridge?", window, "Anna Brooks", ents, rng) is None  # nothing to swap
+
+
+def test_a_second_stage_leaves_out_the_first_stages_questions():
+    from haitirag.train import make_examples, read_paragraphs
+
+    paragraphs = list(read_paragraphs(TINY_TRAIN))
+    first = {e.question for e in make_examples(paragraphs, questions=3, seed=0)}
+    second = make_examples(paragraphs, questions=100, seed=0, skip=3, swap_rate=1.0)
+    asked = {q["question"] for p in paragraphs for q in p["qas"]}
+    originals = {e.question for e in second if e.question in asked}
+    assert originals and not originals & first and originals | first == asked
