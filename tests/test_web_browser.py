@@ -231,6 +231,11 @@ def test_ask_read_upload_rebuild_in_a_browser(app_url: tuple[str, Path]):
             assert hostile_q in page.inner_text("#hr-chat")
             assert page.locator("#hr-document img, #hr-document script, #hr-chat .hr-question img").count() == 0
             assert page.evaluate("() => window.__pwned") is None
+            # scrolled, the first message stays readable: no label floats over the conversation
+            page.evaluate("() => { const c = document.querySelector('#hr-chat [role=log]') || "
+                          "document.querySelector('#hr-chat .bubble-wrap'); if (c) c.scrollTop = 60; }")
+            assert page.evaluate("""() => [...document.querySelectorAll('#hr-chat [data-testid=block-label]')]
+                .filter(l => l.offsetParent !== null && getComputedStyle(l).visibility !== 'hidden').length""") == 0
         finally:
             browser.close()
     assert outside == [], f"the page requested outside addresses: {outside}"

@@ -447,7 +447,7 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
             info_html = gr.HTML(info(), elem_id="hr-info", scale=3)
         with gr.Row():
             with gr.Column(scale=3, min_width=420):
-                chatbot = gr.Chatbot(elem_id="hr-chat", label="Conversation", height=520, sanitize_html=True,
+                chatbot = gr.Chatbot(elem_id="hr-chat", label="Conversation", show_label=False, height=520, sanitize_html=True,
                                      render_markdown=True, latex_delimiters=[], feedback_options=None,
                                      buttons=["copy"], placeholder="Ask a question about the documents in the "
                                      "corpus. Answers are sentences copied from the sources, with citations.")
