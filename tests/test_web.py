@@ -396,7 +396,22 @@ def test_a_build_reports_progress_as_it_goes(tmp_path: Path):
     assert total > 3 * 32 and {t for _, t in embedding} == {total}
     done = [d for d, _ in embedding]
     assert done == sorted(done) and len(set(done)) >= 4 and done[-1] == total
-    assert ("reading", 12, 12) in calls and ("chunking", 12, 12) in calls and calls[-1] == ("writing", 1, 1)
+    chars = sum(len(d.text) for d in index.documents.values())
+    chunking = [d for s, d, t in calls if s == "chunking" and t == chars]
+    assert len(chunking) == len([c for c in calls if c[0] == "chunking"]) and chunking == sorted(chunking)
+    assert chunking[-1] == chars and len(set(chunking)) >= 12  # characters of text, document by document
+    assert ("reading", 12, 12) in calls and calls[-1] == ("writing", 1, 1)
+
+
+def test_one_long_document_moves_the_chunking_bar(tmp_path: Path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    paragraphs = [f"Paragraph {i} says the harbour moved {i} crates. It rained on day {i}." for i in range(400)]
+    (corpus / "long.txt").write_text("Long report\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
+    calls: list[tuple[str, int, int]] = []
+    haitirag.build_index(corpus, tmp_path / "index", model=HASH_MODEL, on_progress=lambda *a: calls.append(a))
+    done = [d for s, d, _ in calls if s == "chunking"]
+    assert len(set(done)) > 100 and done == sorted(done)  # inside the one document, paragraph by paragraph
 
 
 def test_the_page_progress_bar_moves_with_the_build():

@@ -47,7 +47,7 @@ __all__ = ["BuildReport", "Progress", "build_index", "index_status", "plan_chang
 
 log = logging.getLogger(__name__)
 Span = tuple[int, int]
-Progress = Callable[[str, int, int], None]  # (stage, done, total): "reading" files, "chunking" documents,
+Progress = Callable[[str, int, int], None]  # (stage, done, total): "reading" files, "chunking" characters,
 # "embedding" chunks, "writing" (0 of 1, then 1 of 1); called as the work advances
 EMBED_STEP = 32  # chunks per progress update while embedding
 LISTED = 5  # names per kind of change in the summary
@@ -424,9 +424,16 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
     from .chunking import Chunker
     from .index import embed_text
 
-    fresh_docs = sum(1 for d in docs if not (previous and vec_key(d) in previous.by_vec))
-    bar = tqdm(total=fresh_docs, desc="chunking", unit="doc", disable=not progress or fresh_docs == 0)
+    fresh = [d for d in docs if not (previous and vec_key(d) in previous.by_vec)]
+    total = sum(len(d.text) for d in fresh)  # progress in characters: one huge document moves the bar too
+    bar = tqdm(total=total, desc="chunking", unit="char", unit_scale=True, disable=not progress or not fresh)
     done = 0
+
+    def at(chars: int) -> None:
+        bar.update(done + chars - bar.n)
+        if tell:
+            tell("chunking", done + chars, total)
+
     chunker = Chunker(settings, fits=lambda doc, text: emb.fits(embed_text(doc.title, text)))
     all_sentences: dict[str, list[Span]] = {}
     all_chunks: list[Chunk] = []
@@ -441,18 +448,15 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
             for j, vec in enumerate(old_vecs):
                 reused[len(all_chunks) + j] = vec
         else:
-            if tell:
-                tell("chunking", done, fresh_docs)
-            sents = chunker.sentences(doc)
+            at(0)
+            sents = chunker.sentences(doc, on_progress=at)
             chunks = chunker.chunk(doc, sents)
             todo.extend(range(len(all_chunks), len(all_chunks) + len(chunks)))
-            done += 1
-            bar.update(1)
+            done += len(doc.text)
+            at(0)
         all_sentences[doc.doc_id] = sents
         all_chunks.extend(chunks)
     bar.close()
-    if tell and fresh_docs:
-        tell("chunking", done, fresh_docs)
     return all_sentences, all_chunks, todo, reused
 
 

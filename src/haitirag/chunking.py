@@ -61,10 +61,11 @@ def _segment(paragraph: str) -> list[str]:
         return [paragraph]
 
 
-def split_sentences(text: str) -> list[Span]:
+def split_sentences(text: str, on_progress: Callable[[int], None] | None = None) -> list[Span]:
     """Sentence spans of ``text``: paragraphs at blank lines, then pysbd inside each paragraph.
 
-    pysbd reads a copy with control characters blanked (same length, so offsets carry over)."""
+    pysbd reads a copy with control characters blanked (same length, so offsets carry over).
+    ``on_progress(characters done)`` is called after each paragraph (a long document's progress)."""
     plain = CONTROL.sub(" ", text)
     spans: list[Span] = []
     para_start = 0
@@ -72,6 +73,8 @@ def split_sentences(text: str) -> list[Span]:
     for p_end, next_start in bounds:
         para = _trim(plain, para_start, p_end)
         para_start = next_start
+        if on_progress is not None:
+            on_progress(p_end)
         if para is None:
             continue
         p0, p1 = para
@@ -132,10 +135,11 @@ class Chunker:
             return [span]
         return [p for half in ((s, mid), (mid, e)) if (t := _trim(text, *half)) for p in self._cut_long(text, t)]
 
-    def sentences(self, doc: Document) -> list[Span]:
-        """Sentence spans, with sentences longer than a chunk cut into pieces."""
+    def sentences(self, doc: Document, on_progress: Callable[[int], None] | None = None) -> list[Span]:
+        """Sentence spans, with sentences longer than a chunk cut into pieces; ``on_progress`` as in
+        ``split_sentences``."""
         out: list[Span] = []
-        for span in split_sentences(doc.text):
+        for span in split_sentences(doc.text, on_progress):
             if self.count(doc.text[span[0]:span[1]]) > self.settings.max_tokens:
                 out.extend(self._cut_long(doc.text, span))
             else:

@@ -122,7 +122,7 @@ class BuildJob:
 
     def describe(self) -> str:
         """E.g. "embedding: 96 of 300 chunks, about 20 s left"."""
-        unit = {"reading": "files", "chunking": "documents", "embedding": "chunks"}.get(self.stage)
+        unit = {"reading": "files", "chunking": "characters", "embedding": "chunks"}.get(self.stage)
         if unit is None or not self.total_n:
             return {"writing": "writing the index", "loading": "loading the new index"}.get(self.stage, self.stage)
         text = f"{self.stage}: {self.done_n:,} of {self.total_n:,} {unit}"
@@ -447,10 +447,11 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
             info_html = gr.HTML(info(), elem_id="hr-info", scale=3)
         with gr.Row():
             with gr.Column(scale=3, min_width=420):
-                chatbot = gr.Chatbot(elem_id="hr-chat", label="Conversation", show_label=False, height=520, sanitize_html=True,
-                                     render_markdown=True, latex_delimiters=[], feedback_options=None,
-                                     buttons=["copy"], placeholder="Ask a question about the documents in the "
-                                     "corpus. Answers are sentences copied from the sources, with citations.")
+                chatbot = gr.Chatbot(elem_id="hr-chat", label="Conversation", show_label=False, height=520,
+                                     sanitize_html=True, render_markdown=True, latex_delimiters=[],
+                                     feedback_options=None, buttons=["copy"],
+                                     placeholder="Ask a question about the documents in the corpus. Answers are "
+                                     "sentences copied from the sources, with citations.")
                 with gr.Row(equal_height=True):
                     question = gr.Textbox(elem_id="hr-question", show_label=False, scale=5, lines=1, max_lines=4,
                                           placeholder="Ask a question, e.g. Which court blocked Kenya's deployment?",
