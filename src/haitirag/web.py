@@ -477,7 +477,7 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
                         document = gr.HTML(render.render_document(None), elem_id="hr-document",
                                            js_on_load=render.SCROLL_JS)
                     with gr.Tab("Add documents", id="corpus"):
-                        gr.Markdown(f"Add `{'`, `'.join(ALLOWED_EXTENSIONS)}` files (UTF-8, up to "
+                        gr.Markdown(f"Add `{'`, `'.join(ALLOWED_EXTENSIONS)}` files (UTF-8 or UTF-16 text, up to "
                                     f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB each) to the corpus folder, then "
                                     "rebuild. Only new or changed documents are embedded. Questions keep being "
                                     "answered from the current index while the rebuild runs.")
