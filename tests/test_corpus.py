@@ -59,7 +59,8 @@ def test_bad_files_are_skipped_with_a_warning(tmp_path: Path, caplog: pytest.Log
     (tmp_path / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     (tmp_path / "latin1.txt").write_bytes("Caf\xe9 au lait".encode("latin-1"))
     (tmp_path / "bad.jsonl").write_text('{"id": "a", "text": "ok text"}\nnot json\n{"id": "b"}\n', encoding="utf-8")
-    (tmp_path / "ignored.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "ignored.pages").write_bytes(b"not a format we read")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4")
     with caplog.at_level(logging.WARNING):
         result = load_corpus(tmp_path)
     assert sorted(d.path for d in result.documents) == ["bad.jsonl#a", "good.txt"]
@@ -67,6 +68,7 @@ def test_bad_files_are_skipped_with_a_warning(tmp_path: Path, caplog: pytest.Log
     assert "binary" in skipped["binary.txt"]
     assert "UTF-8" in skipped["latin1.txt"]
     assert "bad.jsonl:2" in skipped and "bad.jsonl:3" in skipped
+    assert "damaged PDF" in skipped["broken.pdf"] and "ignored.pages" not in skipped
     assert "binary.txt" in caplog.text and "latin1.txt" in caplog.text
 
 

@@ -133,7 +133,7 @@ def test_safe_name(name: str, expected: str):
     assert safe_name(name) == expected
 
 
-@pytest.mark.parametrize("name", ["evil.exe", "archive.tar.gz", "noext", "report.txt.sh", "x.pdf"])
+@pytest.mark.parametrize("name", ["evil.exe", "archive.tar.gz", "noext", "report.txt.sh", "x.pdf.exe", "x.doc"])
 def test_safe_name_refuses_other_extensions(name: str):
     with pytest.raises(ValueError, match=r"only \.txt"):
         safe_name(name)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import SEED_CORPUS
+from .pdfgen import make_pdf
 
 pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
 
@@ -184,9 +185,14 @@ def test_ask_read_upload_rebuild_in_a_browser(app_url: tuple[str, Path]):
             ledger = tmp / "ledger.txt"
             ledger.write_text(LEDGER, encoding="utf-8")
             page.get_by_role("tab", name="Add documents").click()
+            pdf = tmp / "harbour.pdf"
+            pdf.write_bytes(make_pdf(["Harbour works\nThe harbour works began in January with a new quay.",
+                                      "In March the dredger Ocean Pearl deepened the channel to 15 metres."],
+                                     title="Harbour works report"))
             binary = tmp / "photo.txt"
             binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" + bytes(range(256)))
-            page.locator("#hr-upload input[type=file]").set_input_files([str(new_doc), str(ledger), str(binary)])
+            files = [str(new_doc), str(ledger), str(pdf), str(binary)]
+            page.locator("#hr-upload input[type=file]").set_input_files(files)
             page.wait_for_function(
                 "document.querySelector('#hr-upload-status')?.innerText.includes('added as ledger.txt')")
             assert "photo.txt: not added: binary file" in page.inner_text("#hr-upload-status")
@@ -205,7 +211,7 @@ def test_ask_read_upload_rebuild_in_a_browser(app_url: tuple[str, Path]):
             assert len(percents) >= 3, shown  # the bar moves during one rebuild
             assert any(re.search(r"embedding: [\d,]+ of [\d,]+ chunks", t) for t in shown), shown
             assert "✓" in page.inner_text("#hr-build-status")
-            page.wait_for_function("document.querySelector('#hr-info')?.innerText.includes('3 documents')")
+            page.wait_for_function("document.querySelector('#hr-info')?.innerText.includes('4 documents')")
             _shot(page, "rebuilt")
 
             # the tab opened before the rebuild finds the new document (a new source) without a reload
@@ -220,6 +226,11 @@ def test_ask_read_upload_rebuild_in_a_browser(app_url: tuple[str, Path]):
             assert "450,000 containers" in answer
             assert "Port of Mombasa opens a new terminal" in page.locator("#hr-chat .hr-cites").nth(2).inner_text()
 
+            # a PDF's answer cites its page
+            pdf_answer = _ask(page, "To what depth did the dredger Ocean Pearl deepen the channel?", 4)
+            assert "15 metres" in pdf_answer
+            assert "p. 2" in page.locator("#hr-chat .hr-cites").nth(3).inner_text()
+
             # markup in a document and in a question shows as text and never runs
             page.locator("#hr-chat .hr-cites").nth(2).locator("button.hr-open").first.click()
             page.locator("#hr-document mark#hr-cited").wait_for(state="visible")
@@ -227,7 +238,7 @@ def test_ask_read_upload_rebuild_in_a_browser(app_url: tuple[str, Path]):
             assert '<img src=x onerror="window.__pwned=1">' in doc_text and "<script>" in doc_text
             assert "<b>not bold</b>" in doc_text
             hostile_q = 'What about <img src=x onerror="window.__pwned=3"> and <script>window.__pwned=4</script>?'
-            _ask(page, hostile_q, 4)
+            _ask(page, hostile_q, 5)
             assert hostile_q in page.inner_text("#hr-chat")
             assert page.locator("#hr-document img, #hr-document script, #hr-chat .hr-question img").count() == 0
             assert page.evaluate("() => window.__pwned") is None

@@ -168,10 +168,10 @@ class Answerer:
         doc_id, _, _, a_start, a_end = found[b]
         doc = docs[doc_id]
         span = Citation(doc.doc_id, doc.title, doc.date, doc.source, a_start, a_end, doc.text[a_start:a_end],
-                        doc.url) if a_end > a_start else None
+                        doc.url, doc.page_at(a_start)) if a_end > a_start else None
         if len(chosen) == 2 and chosen[1][0] == doc_id and self._adjacent(doc_id, chosen[0][1], chosen[1][1]):
             chosen.sort(key=lambda c: c[1])  # neighbours read in the document's order, as one span
-        cits = tuple(Citation(d.doc_id, d.title, d.date, d.source, s, e, d.text[s:e], d.url)
+        cits = tuple(Citation(d.doc_id, d.title, d.date, d.source, s, e, d.text[s:e], d.url, d.page_at(s))
                      for d, s, e in ((docs[c[0]], c[1], c[2]) for c in chosen))
         if len(cits) == 2 and cits[0].doc_id == cits[1].doc_id and cits[0].end <= cits[1].start and \
                 not docs[cits[0].doc_id].text[cits[0].end:cits[1].start].strip():

@@ -119,7 +119,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for p in answer.passages[:3]:
             print(f"  {p.title} {p.doc_id} chars {p.start}-{p.end}: " + " ".join(p.text.split())[:160])
     for n, c in enumerate(answer.citations, 1):
-        meta = ", ".join(x for x in (c.date, c.source) if x)
+        meta = ", ".join(x for x in (c.date, c.source, f"p. {c.page}" if c.page else None) if x)
         print(f"[{n}] {c.title}" + (f" ({meta})" if meta else "") + f" {c.doc_id} chars {c.start}-{c.end}")
     return 0
 

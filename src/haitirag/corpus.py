@@ -2,7 +2,8 @@
 
 Formats: ``.txt`` (title = first line, a "05, Mar 2024 / 2 min read/ By Source" byline gives
 date and source), ``.md`` (optional YAML front matter: title, date, source, url), ``.html``
-(visible text only), and ``.jsonl`` (one document a line: id, title, text, date?, source?, url?).
+(visible text only), ``.jsonl`` (one document a line: id, title, text, date?, source?, url?), and
+``.pdf`` / ``.docx`` (``paged.py``: text with page offsets, metadata from the file's properties).
 Binary and non-UTF-8 files are skipped with a warning that names them.
 """
 
@@ -26,7 +27,7 @@ __all__ = ["EXTENSIONS", "LoadResult", "load_corpus", "load_file", "parse_date",
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
+EXTENSIONS = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".pdf", ".docx")
 NBSP_LINE = re.compile(r"^[\s\u00a0\u200b\ufeff]*$")
 TRAILING_BOILERPLATE = {"tags", "tags:", "share", "share this", "related", "advertisement"}
 MONTHS = {m: i + 1 for i, m in enumerate(
@@ -261,6 +262,20 @@ def load_file(path: Path, root: Path) -> LoadResult:
     """Load one file; problems go to ``skipped`` instead of raising."""
     relpath = path.relative_to(root).as_posix() if path != root else path.name
     result = LoadResult([])
+    if path.suffix.lower() in (".pdf", ".docx"):
+        from .paged import from_docx, from_pdf
+
+        try:
+            data = path.read_bytes()
+            doc = (from_pdf if path.suffix.lower() == ".pdf" else from_docx)(data, relpath)
+        except (OSError, ValueError) as err:
+            result.skipped.append((relpath, str(err)))
+            return result
+        if doc.text.strip():
+            result.documents.append(doc)
+        else:
+            result.skipped.append((relpath, "no text"))
+        return result
     try:
         data = path.read_bytes()
         text = _decode(path, data)
@@ -308,7 +323,7 @@ def load_corpus(corpus: str | Path, on_file: Callable[[int, int], None] | None =
     """
     root = Path(corpus)
     if not root.exists():
-        raise CorpusError(f"corpus not found: {root}; create it and add .txt, .md, .html or .jsonl files")
+        raise CorpusError(f"corpus not found: {root}; create it and add .txt, .md, .html, .jsonl, .pdf or .docx files")
     files = iter_corpus_files(root)
     result = LoadResult([])
     seen: dict[str, str] = {}
@@ -333,5 +348,5 @@ def load_corpus(corpus: str | Path, on_file: Callable[[int, int], None] | None =
         hint = f" ({len(result.skipped)} file(s) skipped: {result.skipped[0][0]}: {result.skipped[0][1]})" \
             if result.skipped else ""
         raise CorpusError(
-            f"no documents in {root}{hint}; add .txt, .md, .html or .jsonl files (UTF-8) and build again")
+            f"no documents in {root}{hint}; add .txt, .md, .html, .jsonl, .pdf or .docx files (UTF-8) and build again")
     return result

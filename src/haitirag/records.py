@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +21,14 @@ class Document:
     url: str | None = None
     path: str = ""  # where it came from, relative to the corpus root ("file.jsonl#id" for JSONL lines)
     sha256: str = ""  # hash of the text: equal text, equal vectors
+    pages: tuple[int, ...] = ()  # a paged document (PDF): each page's start offset in text, page 1 first
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding ``text[offset]``; None for a document without pages."""
+        return bisect.bisect_right(self.pages, offset) if self.pages else None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "doc_id": self.doc_id,
             "title": self.title,
             "date": self.date,
@@ -32,6 +38,9 @@ class Document:
             "sha256": self.sha256,
             "text": self.text,
         }
+        if self.pages:
+            out["pages"] = list(self.pages)
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Document:
@@ -44,6 +53,7 @@ class Document:
             url=d.get("url"),
             path=d.get("path") or "",
             sha256=d.get("sha256") or "",
+            pages=tuple(int(x) for x in d.get("pages") or ()),
         )
 
 
@@ -106,6 +116,7 @@ class Citation:
     end: int
     quote: str
     url: str | None = None
+    page: int | None = None  # 1-based page of ``start`` in a paged document (PDF), else None
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

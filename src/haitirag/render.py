@@ -112,9 +112,9 @@ def _attr(text: object) -> str:
     return esc(text)
 
 
-def _meta(title: str, date: str | None, source: str | None) -> str:
+def _meta(title: str, date: str | None, source: str | None, page: int | None = None) -> str:
     bits = [f'<span class="hr-title">{esc(title or "(untitled)")}</span>']
-    bits += [f'<span class="hr-meta">{esc(x)}</span>' for x in (date, source) if x]
+    bits += [f'<span class="hr-meta">{esc(x)}</span>' for x in (date, source, f"p. {page}" if page else None) if x]
     return " · ".join(bits)
 
 
@@ -198,7 +198,7 @@ def render_answer(answer: Answer, turn: int) -> str:
              '<div class="hr-cites">']
     for n, c in enumerate(answer.citations, 1):
         parts.append(f'<div class="hr-cite-line"><button type="button" class="hr-open hr-k-t{turn}c{n}" '
-                     f'title="Show the whole document">[{n}] {_meta(c.title, c.date, c.source)}</button></div>')
+                     f'title="Show the whole document">[{n}] {_meta(c.title, c.date, c.source, c.page)}</button></div>')
     parts.append("</div>")
     return "".join(parts)
 
@@ -287,7 +287,8 @@ def render_document(doc: Document | None, start: int = 0, end: int = 0, label: s
         head.append(f' · <a href="{_attr(url)}" target="_blank" rel="noopener noreferrer nofollow">{esc(url)}</a>')
     head.append("</div>")
     if label:
-        head.append(f'<div class="hr-doc-label">{esc(label)}, characters {start:,}–{end:,}</div>')
+        page = f", p. {doc.page_at(start)}" if doc.pages else ""
+        head.append(f'<div class="hr-doc-label">{esc(label)}{page}, characters {start:,}–{end:,}</div>')
     head.append("</div>")
     body = [esc(text[lo:start]), f'<mark id="hr-cited" class="hr-cited">{esc(text[start:end])}</mark>',
             esc(text[end:hi])] if end > start else [esc(text[lo:hi])]

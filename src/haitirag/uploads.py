@@ -1,7 +1,7 @@
 """Adding files to the corpus folder from the chat page, safely.
 
-Rules: only ``.txt``, ``.md``, ``.html`` and ``.jsonl``; at most ``MAX_UPLOAD_BYTES`` (5 MB) a file;
-the name is reduced to letters, digits, ``.``, ``-`` and ``_`` (no folders, no hidden files); the
+Rules: only ``.txt``, ``.md``, ``.html``, ``.jsonl``, ``.pdf`` and ``.docx``; at most ``MAX_UPLOAD_BYTES``
+(5 MB) a file; the name is reduced to letters, digits, ``.``, ``-`` and ``_`` (no folders, no hidden files); the
 content must load with the corpus loaders (UTF-8 text, not binary, at least one document, every
 JSONL line valid). A file is written beside the corpus under a hidden temporary name and linked
 into place only if its name is free, so nothing in the corpus is ever overwritten or lost: a
@@ -28,7 +28,7 @@ __all__ = ["ALLOWED_EXTENSIONS", "MAX_UPLOAD_BYTES", "UploadResult", "safe_name"
 
 log = logging.getLogger(__name__)
 
-ALLOWED_EXTENSIONS = (".txt", ".md", ".html", ".jsonl")
+ALLOWED_EXTENSIONS = (".txt", ".md", ".html", ".jsonl", ".pdf", ".docx")
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_NAME_CHARS = 100
 _lock = threading.Lock()  # one upload at a time picks a name and links it
