@@ -98,3 +98,33 @@ def test_jsonl_titles_keep_their_underscores_unless_they_are_a_slug(tmp_path: Pa
     (tmp_path / "t.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
     titles = {d.doc_id: d.title for d in load_corpus(tmp_path).documents}
     assert titles == {"a": "Super Bowl 50", "b": "Notes on __init__ and snake_case", "c": "_private_"}
+
+
+NEWS_PAGE = """<!doctype html><html><head><title>Dredger deepens Port Lune channel | Harbour Times</title>
+<meta property="og:title" content="Dredger deepens Port Lune channel">
+<meta property="og:site_name" content="Harbour Times">
+<meta property="article:published_time" content="2024-05-03T09:00:00Z"></head><body>
+<div class="top-bar"><a href="/">Home</a> <a href="/news">News</a> <a href="/sport">Sport</a>
+<a href="/login">Log in</a></div>
+<div class="cookie-banner">We use cookies to improve your experience. Accept all cookies?</div>
+<div class="content"><div class="story"><h1>Dredger deepens Port Lune channel</h1>
+<p>The dredger Ocean Pearl finished deepening the main channel of Port Lune to fifteen metres on Friday, the
+harbour authority said, allowing larger container ships to dock without waiting for the tide.</p>
+<p>Work on the channel began in January and cost about 40 million euros, paid by the regional government and
+the port's operators, according to figures published by the authority this week.</p>
+<p>Shipping lines said the deeper channel would cut waiting times at the outer anchorage, where vessels now
+queue for up to two days during neap tides, and could bring new routes to the port next year.</p></div>
+<div class="most-read"><h3>Most read</h3><ul><li><a href="/a">Mayor opens new bridge</a></li>
+<li><a href="/b">Storm closes ferry routes</a></li><li><a href="/c">Fish prices rise again</a></li></ul></div></div>
+<div class="site-footer">Copyright 2024 Harbour Times. All rights reserved. Terms | Privacy | Contact us</div>
+</body></html>"""
+
+
+def test_a_saved_news_page_keeps_only_the_article(tmp_path: Path):
+    (tmp_path / "page.html").write_text(NEWS_PAGE, encoding="utf-8")
+    doc = load_corpus(tmp_path).documents[0]
+    assert (doc.title, doc.date, doc.source) == ("Dredger deepens Port Lune channel", "2024-05-03", "Harbour Times")
+    assert "deepening the main channel of Port Lune to fifteen metres" in doc.text and "neap tides" in doc.text
+    for junk in ("Log in", "cookies", "Most read", "Storm closes ferry routes", "Copyright", "Privacy"):
+        assert junk not in doc.text, junk
+    assert not doc.text.startswith("Dredger deepens")  # the headline is the title, not a sentence to quote

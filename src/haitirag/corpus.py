@@ -2,8 +2,9 @@
 
 Formats: ``.txt`` (title = first line, a "05, Mar 2024 / 2 min read/ By Source" byline gives
 date and source), ``.md`` (optional YAML front matter: title, date, source, url), ``.html``
-(visible text only), ``.jsonl`` (one document a line: id, title, text, date?, source?, url?), and
-``.pdf`` / ``.docx`` (``paged.py``: text with page offsets, metadata from the file's properties).
+(the article's text and metadata by trafilatura, else the visible text), ``.jsonl`` (one document a
+line: id, title, text, date?, source?, url?), and ``.pdf`` / ``.docx`` (``paged.py``: text with page
+offsets, metadata from the file's properties).
 Binary and non-UTF-8 files are skipped with a warning that names them.
 """
 
@@ -194,7 +195,33 @@ class _HTMLText(HTMLParser):
         return "\n\n".join(b for b in blocks if b)
 
 
+def _main_text(html: str) -> tuple[str, dict[str, Any]] | None:
+    """The article of a saved web page (trafilatura: no menus, lists of links, cookie notices or footers),
+    one block a paragraph, and its metadata; None when trafilatura finds no main text."""
+    import trafilatura
+
+    try:
+        doc: Any = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False,
+                                               include_tables=True)
+        found = doc.as_dict() if hasattr(doc, "as_dict") else doc
+    except Exception as err:  # trafilatura/lxml raise many kinds on odd markup: fall back to the plain parser
+        log.debug("trafilatura failed (%s); using the plain HTML parser", err)
+        return None
+    if not isinstance(found, dict) or not (found.get("text") or "").strip():
+        return None
+    title = " ".join(str(found.get("title") or "").split())
+    lines = [ln.strip() for ln in str(found["text"]).split("\n") if ln.strip()]
+    if lines and title and lines[0].lower() == title.lower():  # the headline is the title, not a sentence
+        lines = lines[1:]
+    meta = {"title": title, "date": found.get("date"), "source": found.get("sitename") or found.get("author"),
+            "url": found.get("url")}
+    return "\n\n".join(lines), meta
+
+
 def _from_html(text: str, relpath: str, data: bytes) -> Document:
+    main = _main_text(text)
+    if main is not None and main[0]:
+        return _from_text(main[0], relpath, data, main[1])
     p = _HTMLText()
     p.feed(text)
     p.close()
