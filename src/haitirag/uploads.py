@@ -126,18 +126,14 @@ def save_upload(source: str | Path, corpus: str | Path, original_name: str | Non
         data = src.read_bytes()
     except OSError as err:
         return refuse(f"cannot read the upload ({err.strerror or err})")
-    same = _same_content_in(folder, data)  # before the id check: the same file again is no error
-    if same is not None:
-        rel = same.relative_to(folder).as_posix()
-        return UploadResult(shown, True, f"{shown}: already in the corpus as {rel}; nothing to add")
-    problem = _check_content(name, data, set(known_ids))
-    if problem:
-        return refuse(problem)
     with _lock:
-        same = _same_content_in(folder, data)
+        same = _same_content_in(folder, data)  # first: the same file again is no error (its ids are known)
         if same is not None:
             rel = same.relative_to(folder).as_posix()
             return UploadResult(shown, True, f"{shown}: already in the corpus as {rel}; nothing to add")
+        problem = _check_content(name, data, set(known_ids))
+        if problem:
+            return refuse(problem)
         tmp = folder / f".upload-{uuid.uuid4().hex}.tmp"  # hidden: the corpus loader ignores it
         try:
             with tmp.open("xb") as f:

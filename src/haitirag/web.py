@@ -238,7 +238,18 @@ def _source_choices(index: Any) -> list[str]:
     return sorted({d.source or NO_SOURCE for d in index.documents.values()}, key=lambda s: (s == NO_SOURCE, s))
 
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+def _dates(date_from: object, date_to: object) -> dict[str, Any]:
+    """The date filters given (blank ones left out), checked by the index's own rules; ValueError says why."""
+    from .errors import QueryError
+    from .index import check_filters
+
+    dates = {k: (v.strip() if isinstance(v, str) else v) or None for k, v in
+             (("date_from", date_from), ("date_to", date_to))}
+    try:
+        check_filters(None, dates["date_from"], dates["date_to"])
+    except QueryError as err:
+        raise ValueError(str(err)) from None
+    return {k: v for k, v in dates.items() if v}
 
 
 def _filters(date_from: str, date_to: str, sources: Sequence[str] | None, shown: Sequence[str],
@@ -247,23 +258,7 @@ def _filters(date_from: str, date_to: str, sources: Sequence[str] | None, shown:
 
     ``shown`` are the sources the page listed, ``current`` those of the index now: a filter is what the
     user unticked, so a source added by a rebuild since the page was drawn is searched too."""
-    import datetime as dt
-
-    out: dict[str, Any] = {}
-    for key, value in (("date_from", date_from), ("date_to", date_to)):
-        value = (value or "").strip()
-        if not value:
-            continue
-        try:
-            if not _DATE.match(value):
-                raise ValueError(value)
-            dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{key.replace('_', ' ')}: write the date as YYYY-MM-DD (e.g. 2024-03-05), "
-                             f"not {value!r}") from None
-        out[key] = value
-    if out.get("date_from") and out.get("date_to") and out["date_from"] > out["date_to"]:
-        raise ValueError("date from is after date to; swap them")
+    out = _dates(date_from, date_to)
     chosen = list(sources or [])
     if current and not chosen:
         raise ValueError("no source is ticked; tick at least one source")
@@ -288,21 +283,19 @@ def _source_update(gr: Any, shown: Sequence[str], chosen: Sequence[str] | None, 
 
 def ask_api(index: Any, question: str, history: Sequence[str] | None = None, sources: Sequence[str] | None = None,
             date_from: str = "", date_to: str = "", keep_undated: bool = True) -> dict[str, Any]:
-    """The page's ``/ask`` endpoint: ``Index.ask`` with JSON in and out; ``sources`` None or empty: all."""
+    """The page's ``/ask`` endpoint: ``Index.ask`` with JSON in and out; ``sources`` None or empty: all.
+    Bad input gets the index's own ``QueryError``."""
     from .errors import QueryError
 
-    current = _source_choices(index)
-    if sources is not None and (isinstance(sources, str) or not isinstance(sources, Sequence)):
-        raise QueryError("sources must be a list of source names, e.g. [\"Livenow Africa\"], or null for all")
-    unknown = sorted(set(sources or []) - set(current))
-    if unknown:
-        raise QueryError(f"unknown source(s) {', '.join(map(repr, unknown))}; the index has "
-                         f"{', '.join(map(repr, current))} (null searches all)")
+    if isinstance(sources, (list, tuple)):
+        sources = ["" if s == NO_SOURCE else s for s in sources] or None
     try:
-        kw = _filters(date_from, date_to, list(sources or current), current, current, keep_undated)
+        dates = _dates(date_from, date_to)
     except ValueError as err:
         raise QueryError(str(err)) from None
-    return dict(index.ask(question, history=list(history or []), **kw).to_json())
+    if keep_undated is not True:
+        dates["keep_undated"] = keep_undated  # False, or a wrong type the index names
+    return dict(index.ask(question, history=history, sources=sources, **dates).to_json())
 
 
 # -- the page ---------------------------------------------------------------------------------------
