@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,28 @@ DATA = Path(__file__).parent / "data"
 FIXTURE_CORPUS = DATA / "corpus"
 SEED_CORPUS = Path(__file__).parent.parent / "corpus"
 HASH_MODEL = "hash:64"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Tests never use (or write) the user's ~/.cache/haitirag: ONNX exports go to a fresh folder, so
+    questions run on torch unless a test asks for ``exported`` (the ONNX Runtime path)."""
+    folder = tmp_path_factory.mktemp("haitirag-cache")
+    before = os.environ.get("HAITIRAG_CACHE")
+    os.environ["HAITIRAG_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("HAITIRAG_CACHE", None)
+    else:
+        os.environ["HAITIRAG_CACHE"] = before
+
+
+@pytest.fixture(scope="session")
+def exported(onnx_cache: Path) -> list[Path]:
+    """The default embedding model and the shipped reader exported to ONNX (once per test session)."""
+    from haitirag import runtime
+
+    return runtime.export()
 
 
 @pytest.fixture()

@@ -19,6 +19,7 @@ EPILOG = """examples:
   haitirag ask "Which court blocked Kenya's deployment?"
   haitirag eval --corpus corpus --questions eval/seed-questions.jsonl
   haitirag serve                                   # chat page on http://127.0.0.1:7860
+  haitirag export                                  # ONNX models for fast questions (make install runs it)
 """
 
 
@@ -41,6 +42,41 @@ def cmd_build(args: argparse.Namespace) -> int:
         _print_json(report.to_json())
     else:
         print(report.summary())
+    if not args.model.startswith("hash:"):  # the test embedder has nothing to export
+        _export_quietly(args.model)
+    return 0
+
+
+def _export_quietly(model: str) -> None:
+    """After a build: make the ONNX exports for fast questions if they are missing (a failure only warns)."""
+    from . import runtime
+    from .errors import HaitiragError
+
+    if not runtime.available() or (runtime.encoder_export(model) and _reader_exported()):
+        return
+    try:
+        runtime.export(model)
+    except HaitiragError as err:
+        logging.getLogger(__name__).warning("%s", err)
+
+
+def _reader_exported() -> bool:
+    from . import runtime
+    from .reader import Reader
+
+    reader = Reader()
+    return runtime.reader_export(reader.path, str(reader.meta.get("sha256", "")), reader.base) is not None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import runtime
+
+    if not runtime.available():
+        print("onnxruntime is not installed, so questions run on torch; install it with: pip install -e .",
+              file=sys.stderr)
+        return 2
+    for path in runtime.export(args.model, force=args.force):
+        print(path)
     return 0
 
 
@@ -90,7 +126,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from .index import load_index
 
-    index = load_index(args.index)
+    index = load_index(args.index, preload=True)
     passages = index.search(args.query, k=args.k, mode=args.mode)
     if args.json:
         _print_json([p.to_json() for p in passages])
@@ -104,9 +140,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from .answer import default_reader
     from .index import load_index
 
-    index = load_index(args.index)
+    default_reader().preload()  # the models load while the index is read
+    index = load_index(args.index, preload=True)
     answer = index.ask(args.question, history=args.history or ())
     if args.json:
         _print_json(answer.to_json())
@@ -231,6 +269,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="ask each question after an unrelated one (the question half the file away)")
     p.add_argument("--items", action="store_true", help="with --json: every question's answer too")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add("export", cmd_export, "convert the embedding model and the reader to ONNX for fast questions (no torch "
+            "when asking); written once to $HAITIRAG_CACHE or ~/.cache/haitirag", "haitirag export")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"embedding model (default: {DEFAULT_MODEL})")
+    p.add_argument("--force", action="store_true", help="export again even when up to date")
 
     p = add("serve", cmd_serve, "serve the chat page", "haitirag serve --port 7860")
     p.add_argument("--corpus", default="corpus", help="corpus folder (default: corpus)")

@@ -226,9 +226,18 @@ class HashEmbedder:
         return self.encode(texts), toks
 
 
-def make_embedder(name: str = DEFAULT_MODEL, precision: str = "auto") -> Embedder:
-    """``hash:DIM`` gives a HashEmbedder; anything else a (lazy) SentenceTransformerEmbedder."""
+def make_embedder(name: str = DEFAULT_MODEL, precision: str = "auto", onnx: bool = False) -> Embedder:
+    """``hash:DIM`` gives a HashEmbedder; anything else a (lazy) SentenceTransformerEmbedder, or with ``onnx``
+    the model's ONNX Runtime export when ``haitirag export`` made an up-to-date one (``runtime.py``)."""
     m = re.fullmatch(r"hash:(\d+)", name)
     if m:
         return HashEmbedder(int(m.group(1)))
+    if onnx:
+        from . import runtime
+
+        exported = runtime.encoder_export(name)
+        if exported is not None:
+            return runtime.OnnxEmbedder(name, exported)
+        if runtime.available():
+            log.info("questions run on torch; `haitirag export` makes them faster")
     return SentenceTransformerEmbedder(name, precision=precision)

@@ -227,7 +227,8 @@ class Index:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = make_embedder(self.manifest["model"], precision=self.manifest.get("precision", "auto"))
+            self._embedder = make_embedder(self.manifest["model"], precision=self.manifest.get("precision", "auto"),
+                                           onnx=True)
         return self._embedder
 
     @property
@@ -353,6 +354,20 @@ class Index:
         return answer
 
 
-def load_index(path: str | Path = "index", model: str | None = None) -> Index:
-    """Open an index folder written by ``build_index`` (checks the manifest and every file)."""
-    return Index.load(path, model=model)
+def load_index(path: str | Path = "index", model: str | None = None, *, preload: bool = False) -> Index:
+    """Open an index folder written by ``build_index`` (checks the manifest and every file).
+
+    With ``preload`` the embedding model starts loading in the background while the index files are read
+    (a new process about to answer: the command line, a server starting).
+    """
+    embedder = None
+    if preload:
+        try:
+            manifest = read_manifest(path)
+        except HaitiragError:
+            manifest = None  # Index.load says what is wrong
+        if manifest is not None and isinstance(manifest.get("model"), str) and (model is None or
+                                                                                 model == manifest["model"]):
+            embedder = make_embedder(manifest["model"], precision=str(manifest.get("precision", "auto")), onnx=True)
+            getattr(embedder, "preload", lambda: None)()
+    return Index.load(path, model=model, embedder=embedder)

@@ -174,12 +174,10 @@ class SentenceRanker:
     # -- features ---------------------------------------------------------------------------------
     def idf(self, token: str) -> float:
         if self._idf is None:
-            sc = self.index.keyword.retriever.scores
-            indptr = np.asarray(sc["indptr"], dtype=np.float64)
-            df = np.diff(indptr)
-            n = float(sc["num_docs"])
+            df = self.index.keyword.document_frequency().astype(np.float64)
+            n = float(self.index.keyword.size)
             self._idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
-        tid = self.index.keyword.retriever.vocab_dict.get(token)
+        tid = self.index.keyword.vocab.get(token)
         if tid is None or tid >= len(self._idf):
             return float(self._idf.max()) if len(self._idf) else 1.0
         return float(self._idf[tid])
@@ -191,10 +189,7 @@ class SentenceRanker:
         todo = [k for k in dict.fromkeys(keys) if k not in self._tok]
         if todo:
             texts = [self.index.documents[d].text[s:e] for d, s, e in todo]
-            kw = self.index.keyword
-            if kw._stemmer is None:
-                kw.query_tokens("x")
-            for key, toks in zip(todo, tokenize(texts, kw._stemmer), strict=True):
+            for key, toks in zip(todo, tokenize(texts, self.index.keyword.stemmer), strict=True):
                 self._tok[key] = tuple(toks)
         return [self._tok[k] for k in keys]
 

@@ -97,10 +97,13 @@ def build_model(base: str = DEFAULT_MODEL) -> Any:
 
 
 class Reader:
-    """Loads lazily; ``read`` is thread-safe. ``path`` is the shipped weights (``reader.safetensors``)."""
+    """Loads lazily; ``read`` is thread-safe. ``path`` is the shipped weights (``reader.safetensors``); with
+    ``onnx`` it runs on their ONNX export when ``haitirag export`` made one (see ``runtime.py``)."""
 
-    def __init__(self, path: str | Path = READER_PATH, base: str = DEFAULT_MODEL, threads: int | None = None):
+    def __init__(self, path: str | Path = READER_PATH, base: str = DEFAULT_MODEL, threads: int | None = None,
+                 onnx: bool = True):
         self.path = Path(path)
+        self.onnx = onnx  # use an up-to-date ONNX export when there is one (runtime.py)
         self.base = base
         self.threads = threads
         self._model: Any = None
@@ -122,34 +125,77 @@ class Reader:
                 raise ModelError(f"{meta_path} is unreadable ({err}); {fix}") from err
         return self._meta
 
+    def torch_model(self) -> Any:
+        """The reader as a torch ``BertForQuestionAnswering`` (weights checked against ``reader.json``)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        meta = self.meta
+        fix = f"restore it with `git checkout -- {self.path}` or retrain with `{REBUILD}`"
+        if sha256_file(self.path) != meta.get("sha256"):
+            raise ModelError(f"the reader weights {self.path} are damaged (checksum mismatch); {fix}")
+        try:
+            tensors = load_file(str(self.path))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise ModelError(f"the reader weights {self.path} cannot be read ({err}); {fix}") from err
+        model = build_model(self.base)
+        state = model.state_dict()
+        for k, v in tensors.items():
+            if k not in state or state[k].shape != v.shape:
+                raise ModelError(f"the reader weights {self.path} do not fit the base model ({k}); {fix}")
+            state[k] = v.to(state[k].dtype)
+        model.load_state_dict(state)
+        return model.eval()
+
+    @property
+    def runtime(self) -> str:
+        """"onnx" when the reader runs on ONNX Runtime (an up-to-date ``haitirag export``), else "torch"."""
+        self._load()
+        return "onnx" if isinstance(self._model, Path) else "torch"
+
+    def preload(self) -> threading.Thread:
+        """Start loading in the background (a new process that will read soon: the command line)."""
+        from .runtime import in_background
+
+        return in_background(self._load)
+
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
             if self._model is None:
-                import torch
-                from safetensors import SafetensorError
-                from safetensors.torch import load_file
+                from . import runtime
 
                 meta = self.meta
-                fix = f"restore it with `git checkout -- {self.path}` or retrain with `{REBUILD}`"
-                if sha256_file(self.path) != meta.get("sha256"):
-                    raise ModelError(f"the reader weights {self.path} are damaged (checksum mismatch); {fix}")
-                try:
-                    tensors = load_file(str(self.path))
-                except (SafetensorError, OSError, ValueError) as err:
-                    raise ModelError(f"the reader weights {self.path} cannot be read ({err}); {fix}") from err
-                model = build_model(self.base)
-                state = model.state_dict()
-                for k, v in tensors.items():
-                    if k not in state or state[k].shape != v.shape:
-                        raise ModelError(f"the reader weights {self.path} do not fit the base model ({k}); {fix}")
-                    state[k] = v.to(state[k].dtype)
-                model.load_state_dict(state)
-                model.eval()
-                if self.threads:
-                    torch.set_num_threads(self.threads)
+                exported = runtime.reader_export(self.path, str(meta.get("sha256", "")), self.base) \
+                    if self.onnx else None
+                if exported is not None:
+                    runtime.session(exported, self.threads)  # load it now: errors here, not mid-question
+                    model: Any = exported
+                else:
+                    import torch
+
+                    if self.onnx and runtime.available():
+                        log.info("the reader runs on torch; `haitirag export` makes questions faster")
+                    model = self.torch_model()
+                    if self.threads:
+                        torch.set_num_threads(self.threads)
                 self._tok = load_tokenizer(self.base, int(meta.get("max_length", MAX_LENGTH)))
                 self._model = model
         return self._model, self._tok
+
+    def _logits(self, model: Any, ids: np.ndarray, mask: np.ndarray, types: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(model, Path):
+            from . import runtime
+
+            start, end = runtime.session(model, self.threads).run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+            return start, end
+        import torch
+
+        with torch.inference_mode():
+            res = model(input_ids=torch.from_numpy(ids), token_type_ids=torch.from_numpy(types),
+                        attention_mask=torch.from_numpy(mask))
+        return res.start_logits.float().numpy(), res.end_logits.float().numpy()
 
     def probability(self, logit: float) -> float:
         """Calibrated probability that a window with this logit answers the question."""
@@ -161,28 +207,16 @@ class Reader:
         """One ``Reading`` per window (same order)."""
         if not windows:
             return []
-        import torch
+        from .runtime import pad
 
         model, tok = self._load()
         out: list[Reading] = []
-        with torch.inference_mode():
-            for b in range(0, len(windows), batch_size):
-                batch = list(windows[b:b + batch_size])
-                encs = tok.encode_batch([(question, w) for w in batch])
-                n = max(len(e.ids) for e in encs)
-                ids = np.zeros((len(encs), n), dtype=np.int64)
-                types = np.zeros_like(ids)
-                mask = np.zeros_like(ids)
-                for j, e in enumerate(encs):
-                    ids[j, :len(e.ids)] = e.ids
-                    types[j, :len(e.ids)] = e.type_ids
-                    mask[j, :len(e.ids)] = 1
-                res = model(input_ids=torch.from_numpy(ids), token_type_ids=torch.from_numpy(types),
-                            attention_mask=torch.from_numpy(mask))
-                starts = res.start_logits.float().numpy()
-                ends = res.end_logits.float().numpy()
-                for j, e in enumerate(encs):
-                    out.append(best_span(starts[j], ends[j], e.sequence_ids, e.offsets))
+        for b in range(0, len(windows), batch_size):
+            encs = tok.encode_batch([(question, w) for w in windows[b:b + batch_size]])
+            ids, mask, types = pad(encs)
+            starts, ends = self._logits(model, ids, mask, types)
+            for j, e in enumerate(encs):
+                out.append(best_span(starts[j], ends[j], e.sequence_ids, e.offsets))
         return out
 
 

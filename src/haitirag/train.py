@@ -246,7 +246,7 @@ def train(train_file: str | Path, out: str | Path, questions: int = 20000, epoch
     previous = None
     if init:
         start = Reader(init)
-        model, _ = start._load()
+        model = start.torch_model()
         model.train()
         previous = start.meta.get("training")
     else:
