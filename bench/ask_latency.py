@@ -156,7 +156,8 @@ def users(index: Any, questions: list[str], n: int, per_user: int) -> tuple[list
     return lat, wrong, time.perf_counter() - t0
 
 
-def page_users(index: Any, corpus: str, questions: list[str], n: int, per_user: int) -> tuple[list[float], int, float]:
+def page_users(index: Any, corpus: str, questions: list[str], n: int, per_user: int,
+               concurrency: int = 0) -> tuple[list[float], int, float]:
     """``n`` gradio_client sessions asking the page's ``/ask`` at once; as ``users``."""
     import socket
 
@@ -164,6 +165,8 @@ def page_users(index: Any, corpus: str, questions: list[str], n: int, per_user: 
 
     from haitirag import web
 
+    if concurrency:
+        web.ASK_CONCURRENCY = concurrency
     app = web.make_app(web.ServedIndex(corpus, index.path, index))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -234,6 +237,8 @@ def main() -> None:
     ap.add_argument("--per-user", type=int, default=3)
     ap.add_argument("--user-threads", type=int, default=2, help="threads per model call for --users (default: 2)")
     ap.add_argument("--page", type=int, default=0, help="sessions at once on the page's /ask (default: 0: none)")
+    ap.add_argument("--page-concurrency", type=int, default=0,
+                    help="questions the page answers at once (default: 0: web.ASK_CONCURRENCY)")
     ap.add_argument("--compare", type=int, default=0, help="questions to answer on both runtimes (default: 0)")
     args = ap.parse_args()
 
@@ -250,9 +255,10 @@ def main() -> None:
     print(f"index {path} ready in {time.perf_counter() - t0:.1f} s; {len(questions)} questions; "
           f"{os.cpu_count()} cores\n")
 
-    print("| runtime | threads | other core | run | encode p50 | search p50 | answer p50 | total p50 | p90 | p99 |")
-    print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|")
-    for runtime in args.runtimes.split(","):
+    if args.runtimes:
+        print("| runtime | threads | other core | run | encode p50 | search p50 | answer p50 | total p50 | p90 | p99 |")
+        print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|")
+    for runtime in filter(None, args.runtimes.split(",")):
         for n in (int(t) for t in args.threads.split(",")):
             index = opened(path, runtime, n)
             index.ask("warm up the models")
@@ -288,8 +294,11 @@ def main() -> None:
     if args.page:
         index = opened(path, "onnx", args.user_threads)
         index.ask("warm up the models")
-        lat, wrong, wall = page_users(index, args.corpus, questions, args.page, args.per_user)
-        print(f"\n{args.page} page sessions at once, {args.per_user} questions each (gradio_client, /ask): p50 "
+        lat, wrong, wall = page_users(index, args.corpus, questions, args.page, args.per_user, args.page_concurrency)
+        from haitirag import web
+
+        print(f"\n{args.page} page sessions at once, {args.per_user} questions each (gradio_client, /ask, "
+              f"{web.ASK_CONCURRENCY} answered at once, {args.user_threads} threads per call): p50 "
               f"{statistics.median(lat):.0f} ms, p99 **{pct(lat, 99):.0f} ms**, {len(lat) / wall:.1f} questions/s; "
               f"answers different from one user's: {wrong}")
 

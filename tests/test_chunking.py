@@ -88,3 +88,21 @@ def test_control_characters_do_not_break_the_splitter(text: str):
         return "".join(c for c in t if c.isprintable() and not c.isspace())
 
     assert visible("".join(text[s:e] for s, e in spans)) == visible(text)
+
+
+def test_a_huge_paragraph_is_split_in_pieces_with_the_same_sentences_and_moving_progress(
+        monkeypatch: pytest.MonkeyPatch):
+    from haitirag import chunking
+
+    from .conftest import SEED_CORPUS
+
+    report = next(SEED_CORPUS.glob("*.txt")).read_text(encoding="utf-8")
+    text = " ".join([" ".join(report.split())] * 5)  # one paragraph of about 11,000 characters, no blank line
+    monkeypatch.setattr(chunking, "SLICE", 10**9)
+    whole = split_sentences(text)
+    monkeypatch.setattr(chunking, "SLICE", 2_000)
+    seen: list[int] = []
+    pieces = split_sentences(text, seen.append)
+    assert pieces == whole and len(whole) > 50
+    assert len(seen) >= 4 and seen == sorted(seen) and seen[-1] == len(text)  # progress during the paragraph
+    assert all(text[s:e].strip() == text[s:e] for s, e in pieces)

@@ -103,3 +103,95 @@ def test_pdf_and_word_uploads_are_checked_like_the_others(tmp_path: Path):
     refused = save_upload(scanned, corpus, "scan.pdf")
     assert not refused.ok and "no text layer" in refused.message and not (corpus / "scan.pdf").exists()
     assert io.BytesIO((corpus / "port.pdf").read_bytes()).read() == good.read_bytes()
+
+
+HTML_PAGE = ("<html><head><title>Harbour dredging | Coast Herald</title>"
+             "<meta property='article:published_time' content='2024-05-02'></head><body><nav>Home News Sport</nav>"
+             "<article><h1>Harbour dredging</h1><p>Dredgers deepened the harbour channel to fifteen metres last "
+             "month, the port authority said on Thursday.</p><p>Larger ships can now dock at the container "
+             "terminal.</p></article><footer>Contact us</footer></body></html>")
+
+
+def _mixed_corpus(root: Path) -> Path:
+    root.mkdir()
+    (root / "port.pdf").write_bytes(make_pdf(TWO_PAGES, title="Port of Mombasa opens a new terminal"))
+    _docx(root / "cranes.docx")
+    (root / "dredging.html").write_text(HTML_PAGE, encoding="utf-8")
+    (root / "note.txt").write_text("Harbour note\n\nThe ferry timetable changes in June.\n", encoding="utf-8")
+    return root
+
+
+def test_unchanged_pdf_word_and_html_files_are_not_extracted_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from haitirag import corpus as corpus_mod
+    from haitirag import paged
+
+    root = _mixed_corpus(tmp_path / "corpus")
+    first = haitirag.build_index(root, tmp_path / "index", model=HASH_MODEL).report
+    assert first is not None
+    ex = first.extraction
+    assert (ex["pdf"]["files"], ex["pdf"]["pages"], ex["docx"]["files"], ex["html"]["files"], ex["reused"]) == \
+        (1, 2, 1, 1, 0)
+    assert "1 PDF (2 pages" in first.summary() and "1 DOCX" in first.summary() and "1 HTML" in first.summary()
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("extracted again")
+
+    for mod, name in ((paged, "from_pdf"), (paged, "from_docx"), (corpus_mod, "_from_html")):
+        monkeypatch.setattr(mod, name, refuse)
+    (root / "note.txt").write_text("Harbour note\n\nThe ferry timetable changes in July.\n", encoding="utf-8")
+    second = haitirag.build_index(root, tmp_path / "index", model=HASH_MODEL)
+    assert second.report is not None and second.report.extraction == {"reused": 3}
+    assert "3 unchanged not extracted again" in second.report.summary()
+    assert second.report.modified == ["note.txt"] and not second.report.added
+    pdf = next(d for d in second.documents.values() if d.path == "port.pdf")
+    assert len(pdf.pages) == 2 and pdf.page_at(pdf.text.index("450,000")) == 2  # the pages came along
+    from haitirag.build import index_status
+
+    status = index_status(root, tmp_path / "index", model=HASH_MODEL)  # status reads no PDF either
+    assert not status.changed
+
+
+def test_a_changed_file_or_another_extractor_version_is_extracted_again(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch):
+    from haitirag import build, paged
+
+    root = _mixed_corpus(tmp_path / "corpus")
+    haitirag.build_index(root, tmp_path / "index", model=HASH_MODEL)
+    calls: list[str] = []
+    real = paged.from_pdf
+
+    def counting(data: bytes, relpath: str) -> object:
+        calls.append(relpath)
+        return real(data, relpath)
+
+    monkeypatch.setattr(paged, "from_pdf", counting)
+    (root / "port.pdf").write_bytes(make_pdf([TWO_PAGES[0], TWO_PAGES[1] + "\nMore cranes come in June."]))
+    report = haitirag.build_index(root, tmp_path / "index", model=HASH_MODEL).report
+    assert calls == ["port.pdf"] and report is not None and report.modified == ["port.pdf"]
+    assert report.extraction["reused"] == 2
+    monkeypatch.setattr(build, "EXTRACTION", build.EXTRACTION + 1)  # what a new extractor release does
+    report = haitirag.build_index(root, tmp_path / "index", model=HASH_MODEL).report
+    assert calls == ["port.pdf"] * 2 and report is not None and report.extraction["reused"] == 0
+    report = haitirag.build_index(root, tmp_path / "index", model=HASH_MODEL, full=True).report
+    assert calls == ["port.pdf"] * 3 and report is not None and report.extraction["reused"] == 0
+    # after that one re-extraction the index records the new version, so the next build reuses again
+    report = haitirag.build_index(root, tmp_path / "index", model=HASH_MODEL).report
+    assert calls == ["port.pdf"] * 3 and report is not None and report.extraction["reused"] == 3
+
+
+def test_the_document_view_shows_the_cited_page():
+    from haitirag import render
+
+    pages = ["Page one is about the harbour.\n\n", "Page two says cranes arrived in March.\n\n",
+             "Page three lists the ferry times."]
+    text = "".join(pages)
+    starts = (0, len(pages[0]), len(pages[0]) + len(pages[1]))
+    doc = haitirag.Document("d1", text, "Port report", pages=starts)
+    at = text.index("cranes arrived")
+    view = render.render_document(doc, at, at + len("cranes arrived in March."), "Cited sentence [1]")
+    assert "<mark id=\"hr-cited\" class=\"hr-cited\">cranes arrived in March&#46;</mark>" in view
+    assert "Page two" in view and "Page one" not in view and "Page three" not in view
+    assert "Showing page 2 of 3" in view and "p. 2" in view
+    across = render.render_document(doc, at, text.index("ferry"), "Cited sentence [1]")  # runs onto page 3
+    assert "Showing pages 2–3 of 3" in across and "Page three" in across and "Page one" not in across
+    assert "Page one" in render.render_document(haitirag.Document("d2", text, "No pages"), at, at + 5)

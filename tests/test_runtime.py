@@ -124,11 +124,29 @@ def test_damaged_reader_weights_are_refused_even_with_an_export(exported: list[P
     shutil.copy(READER_PATH, path)
     shutil.copy(READER_PATH.with_suffix(".json"), path.with_suffix(".json"))
     assert Reader(path).runtime == "onnx"  # the same weights elsewhere: the export serves them
+    seen = path.stat().st_mtime_ns
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
+    os.utime(path, ns=(seen + 10**9, seen + 10**9))  # a later edit (whatever the file system's resolution)
     with pytest.raises(ModelError, match="damaged"):
         Reader(path).read("Who?", ["Anna built it."])
+
+
+def test_a_copy_of_the_weights_is_hashed_once_then_known_by_its_size_and_mtime(exported: list[Path],
+                                                                              tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "reader.safetensors"  # as another clone of the project has it
+    shutil.copy(READER_PATH, path)
+    shutil.copy(READER_PATH.with_suffix(".json"), path.with_suffix(".json"))
+    sha = Reader(path).meta["sha256"]
+    assert runtime.reader_export(path, sha) == exported[1]  # hashed: the same bytes
+
+    def no_hashing(p: Path) -> str:
+        raise AssertionError(f"hashed {p} again")
+
+    monkeypatch.setattr(runtime, "_sha256", no_hashing)
+    assert runtime.reader_export(path, sha) == exported[1]
 
 
 def test_a_damaged_export_is_not_used(exported: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -61,11 +61,32 @@ def _segment(paragraph: str) -> list[str]:
         return [paragraph]
 
 
+SLICE = 20_000  # characters of one paragraph given to pysbd at a time (a huge paragraph's progress moves)
+_SENTENCE_END = re.compile(r"[.!?][\"')\]\u201d\u2019]*\s+(?=[\"'(\[\u201c\u2018]*[A-Z0-9])")
+
+
+def _slices(plain: str, p0: int, p1: int) -> list[Span]:
+    """``plain[p0:p1]`` in pieces of at most about ``SLICE`` characters, each cut after a sentence end
+    ("... said. The") or failing that at a line break or a space, so pysbd sees whole sentences."""
+    out: list[Span] = []
+    a = p0
+    while p1 - a > SLICE:
+        window = plain[a + SLICE // 2:a + SLICE]
+        ends = [m.end() for m in _SENTENCE_END.finditer(window)]
+        cut = ends[-1] if ends else max(window.rfind("\n"), window.rfind(" ")) + 1
+        b = a + SLICE // 2 + cut if cut > 0 else a + SLICE
+        out.append((a, b))
+        a = b
+    out.append((a, p1))
+    return out
+
+
 def split_sentences(text: str, on_progress: Callable[[int], None] | None = None) -> list[Span]:
-    """Sentence spans of ``text``: paragraphs at blank lines, then pysbd inside each paragraph.
+    """Sentence spans of ``text``: paragraphs at blank lines, then pysbd inside each paragraph (a paragraph
+    longer than ``SLICE`` characters in pieces cut after sentence ends).
 
     pysbd reads a copy with control characters blanked (same length, so offsets carry over).
-    ``on_progress(characters done)`` is called after each paragraph (a long document's progress)."""
+    ``on_progress(characters done)`` is called after each paragraph or piece (a long document's progress)."""
     plain = CONTROL.sub(" ", text)
     spans: list[Span] = []
     para_start = 0
@@ -73,23 +94,33 @@ def split_sentences(text: str, on_progress: Callable[[int], None] | None = None)
     for p_end, next_start in bounds:
         para = _trim(plain, para_start, p_end)
         para_start = next_start
+        if para is not None:
+            for a, b in _slices(plain, *para):
+                piece = _trim(plain, a, b)
+                if piece is not None:
+                    spans += _sentences(plain, *piece)
+                if on_progress is not None and b < p_end:
+                    on_progress(b)
         if on_progress is not None:
             on_progress(p_end)
-        if para is None:
+    return spans
+
+
+def _sentences(plain: str, p0: int, p1: int) -> list[Span]:
+    """pysbd's sentences of ``plain[p0:p1]`` as spans of ``plain``."""
+    spans: list[Span] = []
+    cursor = p0
+    for sent in _segment(plain[p0:p1]):
+        s = sent.strip()
+        if not s:
             continue
-        p0, p1 = para
-        cursor = p0
-        for sent in _segment(plain[p0:p1]):
-            s = sent.strip()
-            if not s:
-                continue
-            at = plain.find(s, cursor, p1)
-            if at < 0:  # the segmenter altered the text: fall back to the rest of the paragraph
-                break
-            spans.append((at, at + len(s)))
-            cursor = at + len(s)
-        if cursor < p1 and (rest := _trim(plain, cursor, p1)):
-            spans.append(rest)
+        at = plain.find(s, cursor, p1)
+        if at < 0:  # the segmenter altered the text: fall back to the rest of the paragraph
+            break
+        spans.append((at, at + len(s)))
+        cursor = at + len(s)
+    if cursor < p1 and (rest := _trim(plain, cursor, p1)):
+        spans.append(rest)
     return spans
 
 

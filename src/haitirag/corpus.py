@@ -29,6 +29,9 @@ __all__ = ["EXTENSIONS", "LoadResult", "load_corpus", "load_file", "parse_date",
 log = logging.getLogger(__name__)
 
 EXTENSIONS = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".pdf", ".docx")
+EXTRACTED = (".pdf", ".docx", ".html", ".htm")  # types worth not extracting again when unchanged
+EXTRACTION = 1  # version of what their extractors give: a change re-extracts every such file
+Reuse = Callable[[str], "Document | None"]  # content-derived doc id -> the previous build's document
 NBSP_LINE = re.compile(r"^[\s\u00a0\u200b\ufeff]*$")
 TRAILING_BOILERPLATE = {"tags", "tags:", "share", "share this", "related", "advertisement"}
 MONTHS = {m: i + 1 for i, m in enumerate(
@@ -41,6 +44,19 @@ BYLINE = re.compile(
 class LoadResult:
     documents: list[Document]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    extracted: list[tuple[str, int, float]] = field(default_factory=list)  # PDF, Word, HTML: (path, pages, s)
+    reused: int = 0  # PDF, Word and HTML files taken from the previous build (same path and bytes)
+
+    def extraction(self) -> dict[str, Any]:
+        """Extraction counts and time by file type, for the build report."""
+        out: dict[str, Any] = {"reused": self.reused}
+        for where, pages, seconds in self.extracted:
+            kind = {"htm": "html"}.get(Path(where).suffix.lower().lstrip("."), Path(where).suffix.lower().lstrip("."))
+            row = out.setdefault(kind, {"files": 0, "pages": 0, "seconds": 0.0})
+            row["files"] += 1
+            row["pages"] += pages
+            row["seconds"] = round(row["seconds"] + seconds, 4)
+        return out
 
 
 def text_sha256(text: str) -> str:
@@ -285,46 +301,72 @@ def _decode(path: Path, data: bytes) -> str:
         raise UnicodeError(f"not UTF-8 (byte {err.start}); convert it, e.g. iconv -t UTF-8") from err
 
 
-def load_file(path: Path, root: Path) -> LoadResult:
-    """Load one file; problems go to ``skipped`` instead of raising."""
+def _import_extractor(suffix: str) -> None:
+    import importlib
+
+    name = {".pdf": "pypdf", ".docx": "docx", ".html": "trafilatura", ".htm": "trafilatura"}.get(suffix)
+    if name:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # the extractor says what is missing
+
+
+def load_file(path: Path, root: Path, reuse: Reuse | None = None) -> LoadResult:
+    """Load one file; problems go to ``skipped`` instead of raising.
+
+    A PDF, Word or HTML file whose path and bytes ``reuse`` knows (a previous build's document of the same
+    content-derived id) is not extracted again; others are extracted and timed (``LoadResult.extracted``).
+    """
+    import time
+
     relpath = path.relative_to(root).as_posix() if path != root else path.name
     result = LoadResult([])
-    if path.suffix.lower() in (".pdf", ".docx"):
+    suffix = path.suffix.lower()
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        result.skipped.append((relpath, str(err)))
+        return result
+    if suffix in EXTRACTED and reuse is not None:
+        hit = reuse(file_doc_id(relpath, data))
+        if hit is not None and hit.path == relpath:
+            result.documents.append(hit)
+            result.reused = 1
+            return result
+    _import_extractor(suffix)  # a library's import (once, up to half a second) is not extraction time
+    t0 = time.perf_counter()
+    if suffix in (".pdf", ".docx"):
         from .paged import from_docx, from_pdf
 
         try:
-            data = path.read_bytes()
-            doc = (from_pdf if path.suffix.lower() == ".pdf" else from_docx)(data, relpath)
-        except (OSError, ValueError) as err:
+            doc = (from_pdf if suffix == ".pdf" else from_docx)(data, relpath)
+        except ValueError as err:
             result.skipped.append((relpath, str(err)))
             return result
-        if doc.text.strip():
-            result.documents.append(doc)
-        else:
-            result.skipped.append((relpath, "no text"))
-        return result
-    try:
-        data = path.read_bytes()
-        text = _decode(path, data)
-    except (OSError, UnicodeError) as err:
-        result.skipped.append((relpath, str(err)))
-        return result
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        for item in _from_jsonl(text, relpath):
-            if isinstance(item, Document):
-                result.documents.append(item)
-            else:
-                result.skipped.append(item)
-        return result
-    if suffix in (".html", ".htm"):
-        doc = _from_html(text, relpath, data)
-    elif suffix in (".md", ".markdown"):
-        meta, body = _split_front_matter(text)
-        doc = _from_text(body, relpath, data, meta)
     else:
-        doc = _from_text(text, relpath, data)
+        try:
+            text = _decode(path, data)
+        except UnicodeError as err:
+            result.skipped.append((relpath, str(err)))
+            return result
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if suffix == ".jsonl":
+            for item in _from_jsonl(text, relpath):
+                if isinstance(item, Document):
+                    result.documents.append(item)
+                else:
+                    result.skipped.append(item)
+            return result
+        if suffix in (".html", ".htm"):
+            doc = _from_html(text, relpath, data)
+        elif suffix in (".md", ".markdown"):
+            meta, body = _split_front_matter(text)
+            doc = _from_text(body, relpath, data, meta)
+        else:
+            doc = _from_text(text, relpath, data)
+    if suffix in EXTRACTED:
+        result.extracted.append((relpath, max(1, len(doc.pages)), time.perf_counter() - t0))
     if not doc.text.strip():
         result.skipped.append((relpath, "no text"))
     else:
@@ -342,9 +384,10 @@ def iter_corpus_files(corpus: Path) -> list[Path]:
     )
 
 
-def load_corpus(corpus: str | Path, on_file: Callable[[int, int], None] | None = None) -> LoadResult:
+def load_corpus(corpus: str | Path, on_file: Callable[[int, int], None] | None = None,
+                reuse: Reuse | None = None) -> LoadResult:
     """Load every supported file under ``corpus`` (a folder or one file); ``on_file(done, total)`` is told
-    before each file and at the end.
+    before each file and at the end; ``reuse`` as in ``load_file``.
 
     Raises ``CorpusError`` when the path is missing or yields no document at all.
     """
@@ -357,7 +400,9 @@ def load_corpus(corpus: str | Path, on_file: Callable[[int, int], None] | None =
     for i, path in enumerate(files):
         if on_file:
             on_file(i, len(files))
-        part = load_file(path, root.parent if root.is_file() else root)
+        part = load_file(path, root.parent if root.is_file() else root, reuse)
+        result.extracted.extend(part.extracted)
+        result.reused += part.reused
         for where, why in part.skipped:
             log.warning("skipped %s: %s", where, why)
         result.skipped.extend(part.skipped)

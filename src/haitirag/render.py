@@ -270,16 +270,23 @@ def render_evidence(answer: Answer | None, turn: int) -> str:
 
 
 def render_document(doc: Document | None, start: int = 0, end: int = 0, label: str = "") -> str:
-    """The whole document with ``text[start:end]`` in <mark id="hr-cited"> (the page scrolls it into view)."""
+    """The document with ``text[start:end]`` in <mark id="hr-cited"> (the page scrolls it into view): all of it,
+    or for a paged one (PDF) the page(s) holding the span; a very long stretch is cut to a window around it."""
     if doc is None:
         return ('<div class="hr-doc hr-empty">Click a citation or a passage to read the whole document here, '
                 'the cited sentence highlighted.</div>')
     text = doc.text
     start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
     lo, hi = 0, len(text)
-    if len(text) > DOC_WINDOW:  # a very long document: show a window around the span
-        lo = max(0, start - DOC_WINDOW // 2)
-        hi = min(len(text), max(end, lo + DOC_WINDOW))
+    pages = ""
+    if doc.pages and len(doc.pages) > 1:  # the cited page (or pages, when the span runs over)
+        first, last = doc.page_at(start) or 1, doc.page_at(max(start, end - 1)) or 1
+        lo, hi = doc.pages[first - 1], doc.pages[last] if last < len(doc.pages) else len(text)
+        pages = f"page {first}" if first == last else f"pages {first}–{last}"
+        pages = f"Showing {pages} of {len(doc.pages)}"
+    if hi - lo > DOC_WINDOW:  # a very long document or page: show a window around the span
+        lo = max(lo, start - DOC_WINDOW // 2)
+        hi = min(hi, max(end, lo + DOC_WINDOW))
     url = _safe_url(doc.url)
     head = [f'<div class="hr-doc-head"><div class="hr-doc-title">{esc(doc.title or "(untitled)")}</div>',
             '<div class="hr-doc-meta">' + " · ".join(esc(x) for x in (doc.date, doc.source, doc.path) if x)]
@@ -294,7 +301,8 @@ def render_document(doc: Document | None, start: int = 0, end: int = 0, label: s
             esc(text[end:hi])] if end > start else [esc(text[lo:hi])]
     note = ""
     if (lo, hi) != (0, len(text)):
-        note = f'<div class="hr-doc-label">Showing characters {lo:,}–{hi:,} of {len(text):,}.</div>'
+        where = f"{pages}, characters" if pages else "Showing characters"
+        note = f'<div class="hr-doc-label">{where} {lo:,}–{hi:,} of {len(text):,}.</div>'
     return f'<div class="hr-doc">{"".join(head)}{note}<div class="hr-doc-text">{"".join(body)}</div></div>'
 
 

@@ -80,14 +80,22 @@ def _source(path: Path) -> dict[str, Any]:
 
 
 def _same_source(recorded: dict[str, Any], path: Path) -> bool:
-    """The file is the one recorded: same size and mtime (cheap), or failing that the same SHA-256."""
+    """The file is the one recorded: same size and mtime as when exported or as a copy seen since (cheap),
+    or failing that the same SHA-256 (then this copy's size and mtime are added to ``seen``)."""
     try:
         st = path.stat()
     except OSError:
         return False
     if st.st_size != recorded.get("size"):
         return False
-    return st.st_mtime_ns == recorded.get("mtime_ns") or _sha256(path) == recorded.get("sha256")
+    stats = [[recorded.get("size"), recorded.get("mtime_ns")], *recorded.get("seen", [])]
+    if [st.st_size, st.st_mtime_ns] in stats:
+        return True
+    if _sha256(path) != recorded.get("sha256"):
+        return False
+    recorded["seen"] = [*recorded.get("seen", []), [st.st_size, st.st_mtime_ns]][-8:]
+    recorded["changed"] = True  # _fresh writes it back, so this copy (another clone, a reinstall) is cheap next time
+    return True
 
 
 def _weights(model_dir: Path) -> Path:
@@ -126,7 +134,18 @@ def _fresh(onnx_path: Path, sources: dict[str, Path]) -> Path | None:
         if key not in recorded or not _same_source(recorded[key], path):
             log.warning("%s is stale (%s changed since it was exported); run `haitirag export`", onnx_path, path)
             return None
+    if any(r.pop("changed", False) for r in recorded.values()):
+        try:
+            _write_json(meta_path, meta)
+        except OSError:
+            pass  # a read-only cache: the hash is computed again next time
     return onnx_path
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 # -- which files ------------------------------------------------------------------------------
@@ -199,9 +218,7 @@ def _write(module: Any, out: Path, sources: dict[str, Path], outputs: Sequence[s
                 "seconds": round(time.perf_counter() - t0, 1),
                 "sources": {k: _source(p) for k, p in sources.items()}}
         os.replace(tmp, out)
-        tmp_meta = out.with_name(f".{out.stem}.{os.getpid()}.json.tmp")
-        tmp_meta.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp_meta, out.with_suffix(".json"))
+        _write_json(out.with_suffix(".json"), meta)
     except Exception as err:
         tmp.unlink(missing_ok=True)
         raise ModelError(f"exporting {kind} to {out} failed ({type(err).__name__}: {err}); questions still work "

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 NO_SOURCE = "(no source)"
 HISTORY_TURNS = 5  # earlier questions passed to ask() for follow-ups
+ASK_CONCURRENCY = 2  # questions answered at once (each model call uses 2 threads): measured, docs/latency.md
 SYSTEM_FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace"]
 # Questions checked against the seed report; shown when it is in the corpus.
@@ -482,8 +483,9 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
 
         ask_inputs = [question, chatbot, session, date_from, date_to, sources, keep_undated, shown]
         ask_outputs = [chatbot, evidence, session, question, info_html, tabs, sources, shown]
-        ask_btn.click(ask, ask_inputs, ask_outputs, api_name="chat", concurrency_id="ask")
-        gr.api(api_ask, api_name="ask", concurrency_id="ask")
+        ask_btn.click(ask, ask_inputs, ask_outputs, api_name="chat", concurrency_id="ask",
+                      concurrency_limit=ASK_CONCURRENCY)
+        gr.api(api_ask, api_name="ask", concurrency_id="ask", concurrency_limit=ASK_CONCURRENCY)
         question.submit(ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="ask")
         examples.click(lambda sample: sample[0], examples, question, api_visibility="private").then(
             ask, ask_inputs, ask_outputs, api_visibility="private", concurrency_id="ask")
