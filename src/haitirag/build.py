@@ -302,9 +302,10 @@ def _load_previous(index_dir: Path, manifest: dict[str, Any] | None, model: str,
         old = Index.load(index_dir)
     except HaitiragError as err:
         return None, f"previous index unusable: {err}"
-    import numpy as np
 
-    vectors = old.vectors.reconstruct_n(0, old.vectors.ntotal) if old.vectors.ntotal else np.zeros((0, 1))
+    from .vectors import matrix
+
+    vectors = matrix(old.vectors)
     rows: dict[str, list[int]] = {}
     for i, c in enumerate(old.chunks):
         rows.setdefault(c.doc_id, []).append(i)
@@ -316,10 +317,16 @@ def _load_previous(index_dir: Path, manifest: dict[str, Any] | None, model: str,
 
 
 def _up_to_date(docs: list[Document], manifest: dict[str, Any], model: str,
-                settings: ChunkSettings, index_dir: Path) -> bool:
-    """True when a build would change nothing: same model, settings and documents, sound files."""
+                settings: ChunkSettings, index_dir: Path, index_type: str = "auto") -> bool:
+    """True when a build would change nothing: same model, settings, documents and vector index type, sound
+    files."""
+    from .vectors import resolve
+
     if _settings_reason(manifest, model, settings) or manifest.get("extraction") != EXTRACTION:
         return False  # (another extraction version: written once more, so the next build can reuse again)
+    chunks = int(manifest.get("counts", {}).get("chunks", 0))
+    if resolve(index_type, chunks) != (manifest.get("vectors") or {"type": "flat"}).get("type"):
+        return False
     old = manifest.get("documents", {})
     if len(old) != len(docs):
         return False
@@ -338,15 +345,20 @@ def _up_to_date(docs: list[Document], manifest: dict[str, Any], model: str,
 def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, model: str = DEFAULT_MODEL,
                  settings: ChunkSettings | None = None, full: bool = False, progress: bool = False,
                  embedder: Embedder | None = None, batch_size: int = 64, wait_s: float = 0.0,
-                 on_progress: Progress | None = None) -> BuildReport:
+                 on_progress: Progress | None = None, index_type: str = "auto") -> BuildReport:
     """Bring the index folder ``index`` up to date with ``corpus``; return what was done.
 
     The model is loaded only when something needs embedding. Holds the build lock throughout:
     another build waits up to ``wait_s`` seconds, then gets ``IndexLockedError``. ``progress`` shows
     progress bars on stderr; ``on_progress(stage, done, total)`` is told the same counts.
     """
+    from .vectors import KINDS
+
     tell: Progress = on_progress or (lambda stage, done, total: None)
     t0 = time.perf_counter()
+    if index_type not in KINDS:
+        raise HaitiragError(f"index type must be one of {', '.join(KINDS)}, not {index_type!r}; "
+                            "e.g. --index-type auto")
     settings = settings or ChunkSettings()
     index_dir = Path(index)
     emb = embedder or make_embedder(model)
@@ -366,7 +378,8 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
         docs = loaded.documents
         old_gen = str((manifest or {}).get("generation", ""))
         lap("load corpus")
-        if not full and manifest is not None and _up_to_date(docs, manifest, model, settings, index_dir):
+        if not full and manifest is not None and _up_to_date(docs, manifest, model, settings, index_dir,
+                                                             index_type):
             lap("check index")
             prune(index_dir, keep={old_gen, str(manifest.get("previous_generation", ""))})
             report = plan_changes(docs, manifest)
@@ -421,7 +434,7 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
         tell("writing", 0, 1)
         try:
             new = _write(index_dir, docs, all_sentences, all_chunks, matrix, texts, model, precision, settings,
-                         previous_generation=old_gen, lap=lap)
+                         previous_generation=old_gen, lap=lap, index_type=index_type)
         except OSError as err:
             raise HaitiragError(f"could not write the new index in {index_dir} ({err}); the previous index is "
                                 "unchanged: free disk space or fix the folder's permissions, then build again"
@@ -439,17 +452,19 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
 def build_index(corpus: str | Path = "corpus", index: str | Path = "index", *, model: str = DEFAULT_MODEL,
                 settings: ChunkSettings | None = None, full: bool = False, progress: bool = False,
                 embedder: Embedder | None = None, batch_size: int = 64, wait_s: float = 0.0,
-                on_progress: Progress | None = None) -> Index:
+                on_progress: Progress | None = None, index_type: str = "auto") -> Index:
     """Index ``corpus`` (a folder or one file) into the folder ``index``; return the loaded Index.
 
     Only documents whose title or text is new are embedded unless ``full``; ``index.report`` says
-    what changed (see ``update_index``).
+    what changed (see ``update_index``). ``index_type``: "auto" (exact search, an HNSW graph from
+    ``vectors.AUTO_HNSW`` chunks), "flat" or "hnsw".
     """
     from .index import Index
 
     emb = embedder or make_embedder(model)
     report = update_index(corpus, index, model=model, settings=settings, full=full, progress=progress,
-                          embedder=emb, batch_size=batch_size, wait_s=wait_s, on_progress=on_progress)
+                          embedder=emb, batch_size=batch_size, wait_s=wait_s, on_progress=on_progress,
+                          index_type=index_type)
     result = Index.load(index, embedder=emb)
     result.report = report
     return result
@@ -535,20 +550,20 @@ def _embed(emb: Embedder, texts: list[str], batch_size: int, progress: bool,
 
 def _write(index_dir: Path, docs: list[Document], sentences: dict[str, list[Span]], chunks: list[Chunk],
            matrix: np.ndarray, texts: list[str], model: str, precision: str, settings: ChunkSettings,
-           previous_generation: str, lap: Callable[[str], None]) -> dict[str, Any]:
+           previous_generation: str, lap: Callable[[str], None], index_type: str = "auto") -> dict[str, Any]:
     import faiss
 
+    from . import vectors as dense
     from .keyword import KeywordIndex
 
     if not (len(chunks) == len(matrix) == len(texts)):  # a bug, not bad input: refuse to write a broken index
         raise HaitiragError(f"internal error: {len(chunks)} chunks, {len(matrix)} vectors, {len(texts)} texts")
     tmp = new_tmp_dir(index_dir)
     try:
-        flat = faiss.IndexFlatIP(matrix.shape[1])
-        if len(matrix):
-            flat.add(matrix)
+        vec_index, vec_settings = dense.build(matrix, index_type)
+        lap("vector index")
         try:
-            faiss.write_index(flat, str(tmp / "vectors.faiss"))
+            faiss.write_index(vec_index, str(tmp / "vectors.faiss"))
         except RuntimeError as err:  # faiss reports I/O errors as RuntimeError
             raise OSError(f"vectors.faiss: {err}") from err
         pause("vectors written")
@@ -572,6 +587,7 @@ def _write(index_dir: Path, docs: list[Document], sentences: dict[str, list[Span
             "model": model,
             "dimension": int(matrix.shape[1]),
             "precision": precision,
+            "vectors": vec_settings,
             "metric": "inner product of L2-normalised vectors (cosine)",
             "chunking": settings.to_json(),
             "extraction": EXTRACTION,

@@ -37,7 +37,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .build import update_index
 
     report = update_index(args.corpus, args.index, model=args.model, settings=_settings(args), full=args.full,
-                          progress=not args.quiet and not args.json, wait_s=args.wait)
+                          progress=not args.quiet and not args.json, wait_s=args.wait, index_type=args.index_type)
     if args.json:
         _print_json(report.to_json())
     else:
@@ -217,6 +217,8 @@ def _parser() -> argparse.ArgumentParser:
             "haitirag build --corpus corpus --index index")
     build_options(p)
     p.add_argument("--full", action="store_true", help="re-embed every document, not only changed ones")
+    p.add_argument("--index-type", choices=("auto", "flat", "hnsw"), default="auto",
+                   help="vector search: exact (flat), an HNSW graph, or auto (a graph from 100,000 chunks)")
     p.add_argument("--wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for another build")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")

@@ -17,6 +17,7 @@ from .errors import HaitiragError, IndexCorruptError, IndexMismatchError, QueryE
 from .keyword import KeywordIndex
 from .records import Answer, Chunk, Document, Passage
 from .store import Stamp, manifest_stamp, read_manifest, verify_files
+from .vectors import configure
 
 if TYPE_CHECKING:
     from .build import BuildReport
@@ -120,7 +121,7 @@ class Index:
         self.documents = documents
         self.sentences = sentences
         self.chunks = chunks
-        self.vectors = vectors  # faiss.IndexFlatIP
+        self.vectors = vectors  # faiss.IndexFlatIP or IndexHNSWFlat (vectors.py)
         self.keyword = keyword
         self._embedder = embedder
         self.report: BuildReport | None = None
@@ -175,6 +176,7 @@ class Index:
             with (gen / "chunks.jsonl").open(encoding="utf-8") as f:
                 chunks = [Chunk.from_json(json.loads(line)) for line in f]
             vectors = faiss.read_index(str(gen / "vectors.faiss"))
+            configure(vectors, manifest.get("vectors"))
             keyword = KeywordIndex.load(gen / "bm25")
         except (OSError, ValueError, KeyError, RuntimeError) as err:
             raise IndexCorruptError(f"index {path} is unreadable ({err}); run `haitirag build` to rebuild it") from err
@@ -318,19 +320,10 @@ class Index:
                               dense.get(i), kw.get(i)) for i in best]
 
     def dense_scores(self, query: str, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """(chunk row, cosine) of the ``n`` nearest chunks, best first, by FAISS."""
-        import faiss
+        """(chunk row, cosine) of the ``n`` nearest chunks, best first, by FAISS (``vectors.py``)."""
+        from .vectors import search
 
-        vec = self.embed_query(query)
-        params = None
-        if allowed is not None:
-            ids = np.flatnonzero(allowed).astype(np.int64)
-            if not len(ids):
-                return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))  # type: ignore[call-arg]
-        n = min(n, self.vectors.ntotal)
-        scores, rows = self.vectors.search(vec, n, params=params)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        return search(self.vectors, self.embed_query(query), n, allowed)
 
     def _passage(self, row: int, score: float | None, dense: float | None, kw: float | None) -> Passage:
         c = self.chunks[row]

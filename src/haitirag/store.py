@@ -4,17 +4,18 @@ Layout of ``index/`` (format version 1)::
 
     manifest.json          what is in the index (see below); written last, with os.replace
     gen-<id>/              one generation of data files, named by the manifest
-        vectors.faiss      FAISS IndexFlatIP of normalised vectors, row i = chunk i
+        vectors.faiss      FAISS IndexFlatIP or IndexHNSWFlat of normalised vectors, row i = chunk i
         chunks.jsonl       chunk records (chunk_id, doc_id, start, end, n_tokens, text), row order
         documents.jsonl    document records (metadata, text, sentence spans)
         bm25/              bm25s keyword index (JSON + .npy), row i = chunk i
     build.lock             held by a running build
 
 ``manifest.json`` holds: format, format_version, haitirag_version, generation, previous_generation,
-created, model, dimension, precision, chunking, counts, documents (doc_id -> path, sha256 of the text,
-meta: hash of the other fields, vec: hash of what was embedded, n_chunks), and files (relative path ->
-bytes, sha256). A build writes a new ``tmp-*`` folder, renames it to ``gen-*``, then swaps the manifest
-in with ``os.replace``: a reader sees the old index or the new, never a mix, and a killed build leaves
+created, model, dimension, precision, vectors (type, HNSW parameters), extraction (version of the PDF,
+Word and HTML extractors), chunking, counts, documents (doc_id -> path, sha256 of the text, meta: hash of
+the other fields, vec: hash of what was embedded, n_chunks), and files (relative path -> bytes, sha256).
+A build writes a new ``tmp-*`` folder, renames it to ``gen-*``, then swaps the manifest in with
+``os.replace``: a reader sees the old index or the new, never a mix, and a killed build leaves
 the previous index untouched. The next build removes what a killed one left (``tmp-*``, orphan
 ``gen-*``) and keeps the current and the previous generation.
 

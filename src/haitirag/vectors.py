@@ -1,0 +1,101 @@
+"""Stage 4a: the dense vector index (FAISS, inner product of normalised vectors = cosine).
+
+Exact search (``IndexFlatIP``) up to ``AUTO_HNSW`` chunks; above that an HNSW graph (``IndexHNSWFlat``),
+whose search time hardly grows with the index while exact search grows linearly (``bench/vectors.py``
+measures both and the graph's recall against exact search). ``build --index-type flat|hnsw`` forces one.
+The kind and its parameters are recorded in the manifest (``vectors``).
+
+Filters (sources, dates) never cost results: when few chunks are allowed (at most ``EXACT_FILTERED``) they
+are scored exactly; otherwise the graph is searched with the filter and, should it find fewer than asked,
+the allowed chunks are scored exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["AUTO_HNSW", "HNSW", "KINDS", "build", "configure", "matrix", "resolve", "search"]
+
+KINDS = ("auto", "flat", "hnsw")
+AUTO_HNSW = 100_000  # chunks from which "auto" builds a graph: exact search takes 15 ms there (docs/scale.md)
+HNSW = {"M": 32, "ef_construction": 200, "ef_search": 256}  # recall@10 0.99 at 100k chunks (docs/scale.md)
+EXACT_FILTERED = 20_000
+
+
+def resolve(kind: str, n: int) -> str:
+    """The kind to build for ``n`` chunks ("auto": flat below ``AUTO_HNSW``)."""
+    if kind not in KINDS:
+        raise ValueError(f"index type must be one of {', '.join(KINDS)}, not {kind!r}")
+    return ("hnsw" if n >= AUTO_HNSW else "flat") if kind == "auto" else kind
+
+
+def build(vectors: np.ndarray, kind: str) -> tuple[Any, dict[str, Any]]:
+    """A FAISS index of ``vectors`` (rows in chunk order) and its manifest entry."""
+    import faiss
+
+    dim = int(vectors.shape[1])
+    index: Any
+    if resolve(kind, len(vectors)) == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW["M"], faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW["ef_construction"]
+        settings: dict[str, Any] = {"type": "hnsw", **HNSW}
+    else:
+        index = faiss.IndexFlatIP(dim)
+        settings = {"type": "flat"}
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    configure(index, settings)
+    return index, settings
+
+
+def configure(index: Any, settings: dict[str, Any] | None) -> None:
+    """Search parameters of a loaded index from its manifest entry."""
+    if settings and settings.get("type") == "hnsw" and hasattr(index, "hnsw"):
+        index.hnsw.efSearch = int(settings.get("ef_search", HNSW["ef_search"]))
+
+
+def kind_of(index: Any) -> str:
+    return "hnsw" if hasattr(index, "hnsw") else "flat"
+
+
+def matrix(index: Any) -> np.ndarray:
+    """Every vector, in row order (for reuse by the next build)."""
+    if not index.ntotal:
+        return np.zeros((0, index.d), dtype=np.float32)
+    return np.asarray(index.reconstruct_n(0, index.ntotal), dtype=np.float32)
+
+
+def _exact(index: Any, vec: np.ndarray, n: int, ids: np.ndarray) -> list[tuple[int, float]]:
+    rows = np.asarray(index.reconstruct_batch(ids), dtype=np.float32) @ vec[0]
+    top = np.argsort(-rows, kind="stable")[:n]
+    return [(int(ids[i]), float(rows[i])) for i in top]
+
+
+def search(index: Any, vec: np.ndarray, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """(row, cosine) of the ``n`` nearest rows, best first; only rows where ``allowed`` is True if given."""
+    import faiss
+
+    n = min(n, index.ntotal)
+    if n <= 0:
+        return []
+    hnsw = kind_of(index) == "hnsw"
+    params = None
+    if allowed is not None:
+        ids = np.flatnonzero(allowed).astype(np.int64)
+        if not len(ids):
+            return []
+        n = min(n, len(ids))
+        if hnsw and len(ids) <= EXACT_FILTERED:
+            return _exact(index, vec, n, ids)
+        sel = faiss.IDSelectorBatch(ids)
+        if hnsw:
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(index.hnsw.efSearch, 2 * n))  # type: ignore[attr-defined]
+        else:
+            params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
+    scores, rows = index.search(vec, n, params=params)
+    found = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+    if allowed is not None and hnsw and len(found) < n:  # the graph ran out of allowed neighbours
+        return _exact(index, vec, n, np.flatnonzero(allowed).astype(np.int64))
+    return found
