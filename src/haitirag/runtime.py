@@ -233,6 +233,17 @@ def export(name: str = DEFAULT_MODEL, reader_path: Path | None = None, force: bo
 
     from .reader import READER_PATH, Reader
 
+    class Outputs(torch.nn.Module):
+        """``model(...)`` with positional inputs (as torch.onnx traces it) and only the outputs ``pick`` keeps."""
+
+        def __init__(self, model: Any, pick: Any):
+            super().__init__()
+            self.model, self.pick = model, pick
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.pick(self.model(input_ids=input_ids, attention_mask=attention_mask,
+                                        token_type_ids=token_type_ids))
+
     done: list[Path] = []
     if not name.startswith("hash:"):
         path, sources, model_dir = _encoder_plan(name)
@@ -240,40 +251,20 @@ def export(name: str = DEFAULT_MODEL, reader_path: Path | None = None, force: bo
             log.warning("model %s is not Transformer + mean pooling; its questions stay on torch", name)
         elif force or _fresh(path, sources) is None:
             from transformers import AutoModel
-
-            class Encoder(torch.nn.Module):
-                def __init__(self, model: Any):
-                    super().__init__()
-                    self.model = model
-
-                def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-                    return self.model(input_ids=input_ids, attention_mask=attention_mask,
-                                      token_type_ids=token_type_ids).last_hidden_state
-
             from transformers.utils import logging as hf_logging
 
             hf_logging.set_verbosity_error()
             hf_logging.disable_progress_bar()
             model = AutoModel.from_pretrained(str(model_dir), add_pooling_layer=False)
-            done.append(_write(Encoder(model), path, sources, ["hidden"], f"embedding model {name}"))
+            done.append(_write(Outputs(model, lambda r: r.last_hidden_state), path, sources, ["hidden"],
+                               f"embedding model {name}"))
         else:
             done.append(path)
     reader = Reader(reader_path or READER_PATH)
-    sha = str(reader.meta.get("sha256", ""))
-    path, sources = _reader_plan(reader.path, sha, reader.base)
+    path, sources = _reader_plan(reader.path, str(reader.meta.get("sha256", "")), reader.base)
     if force or _fresh(path, sources) is None:
-
-        class Logits(torch.nn.Module):
-            def __init__(self, model: Any):
-                super().__init__()
-                self.model = model
-
-            def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-                res = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-                return res.start_logits, res.end_logits
-
-        model = reader.torch_model()
-        done.append(_write(Logits(model), path, sources, ["start", "end"], "reader"))
+        done.append(_write(Outputs(reader.torch_model(), lambda r: (r.start_logits, r.end_logits)), path, sources,
+                           ["start", "end"], "reader"))
     else:
         done.append(path)
     return done
