@@ -316,7 +316,10 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
     if not isinstance(served, ServedIndex):
         served = ServedIndex(corpus or "corpus", served.path, served)
     uploads_dir = _own_upload_folder()
-    served.current().embedder.encode(["warm up"])  # load the model once now, not in ten first questions at once
+    from .answer import default_reader
+
+    default_reader().preload()  # the reader loads while the page is set up, not in ten first questions at once
+    served.current().embedder.encode(["warm up"])
 
     def info(note: str = "") -> str:
         idx = served.current()
