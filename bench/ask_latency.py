@@ -203,6 +203,29 @@ def page_users(index: Any, corpus: str, questions: list[str], n: int, per_user: 
     return lat, wrong, wall
 
 
+def reader_batches(index: Any, questions: list[str], sizes: list[int], rounds: int) -> dict[int, list[float]]:
+    """The reader alone over each question's windows, with each batch size in turn (interleaved, so a
+    machine that gets busier or quieter affects every size alike); ms per question."""
+    from haitirag.reader import window_bounds
+
+    answerer = index._answerer
+    cases = []
+    for q in questions:
+        answerer.ranker.question(q)
+        cands, logits = answerer.ranker.rank(q, index.search(q, k=answerer.passages))
+        order = [int(i) for i in (-logits).argsort(kind="stable")[:answerer.read]]
+        cases.append((q, [index.documents[cands[i].doc_id].text[slice(*window_bounds(
+            index.sentences[cands[i].doc_id], cands[i].sentence_no))] for i in order]))
+    out: dict[int, list[float]] = {n: [] for n in sizes}
+    for _ in range(rounds):
+        for q, windows in cases:
+            for n in sizes:
+                t = time.perf_counter()
+                answerer.reader.read(q, windows, batch_size=n)
+                out[n].append(1000 * (time.perf_counter() - t))
+    return out
+
+
 def compare(onnx: Any, torch_index: Any, questions: list[str]) -> dict[str, Any]:
     import numpy as np
 
@@ -239,11 +262,18 @@ def main() -> None:
     ap.add_argument("--page", type=int, default=0, help="sessions at once on the page's /ask (default: 0: none)")
     ap.add_argument("--page-concurrency", type=int, default=0,
                     help="questions the page answers at once (default: 0: web.ASK_CONCURRENCY)")
+    ap.add_argument("--reader-batch", type=int, default=0,
+                    help="windows per reader call (default: 0: reader.BATCH)")
+    ap.add_argument("--reader-ab", default="", metavar="N,M",
+                    help="time the reader alone with these batch sizes, interleaved (e.g. 16,4)")
     ap.add_argument("--compare", type=int, default=0, help="questions to answer on both runtimes (default: 0)")
     args = ap.parse_args()
 
+    from haitirag import reader as reader_module
     from haitirag.evaluate import open_eval_index
 
+    if args.reader_batch:
+        reader_module.BATCH = args.reader_batch
     t0 = time.perf_counter()
     path = open_eval_index(args.corpus, args.index).path
     questions = list(SEED)
@@ -253,7 +283,7 @@ def main() -> None:
             pool = [json.loads(line)["question"] for line in f if line.strip()]
         questions = random.Random(0).sample(pool, min(args.sample, len(pool)))
     print(f"index {path} ready in {time.perf_counter() - t0:.1f} s; {len(questions)} questions; "
-          f"{os.cpu_count()} cores\n")
+          f"{os.cpu_count()} cores; reader batches of {reader_module.BATCH} windows\n")
 
     if args.runtimes:
         print("| runtime | threads | other core | run | encode p50 | search p50 | answer p50 | total p50 | p90 | p99 |")
@@ -301,6 +331,14 @@ def main() -> None:
               f"{web.ASK_CONCURRENCY} answered at once, {args.user_threads} threads per call): p50 "
               f"{statistics.median(lat):.0f} ms, p99 **{pct(lat, 99):.0f} ms**, {len(lat) / wall:.1f} questions/s; "
               f"answers different from one user's: {wrong}")
+
+    if args.reader_ab:
+        sizes = [int(x) for x in args.reader_ab.split(",")]
+        index = opened(path, "onnx", 2)
+        index.ask("warm up the models")
+        res = reader_batches(index, questions, sizes, args.rounds)
+        print("\nreader alone, " + ", ".join(f"batches of {n}: p50 {statistics.median(v):.0f} ms, p90 "
+                                             f"{pct(v, 90):.0f} ms" for n, v in res.items()))
 
     if args.compare:
         qs = random.Random(2).sample(pool, min(args.compare, len(pool)))
