@@ -52,20 +52,12 @@ def _export_quietly(model: str) -> None:
     from . import runtime
     from .errors import HaitiragError
 
-    if not runtime.available() or (runtime.encoder_export(model) and _reader_exported()):
+    if not runtime.available() or runtime.up_to_date(model):
         return
     try:
         runtime.export(model)
     except HaitiragError as err:
         logging.getLogger(__name__).warning("%s", err)
-
-
-def _reader_exported() -> bool:
-    from . import runtime
-    from .reader import Reader
-
-    reader = Reader()
-    return runtime.reader_export(reader.path, str(reader.meta.get("sha256", "")), reader.base) is not None
 
 
 def cmd_export(args: argparse.Namespace) -> int:

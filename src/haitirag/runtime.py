@@ -195,6 +195,15 @@ def reader_export(reader_path: Path, sha: str, base: str = DEFAULT_MODEL) -> Pat
     return _fresh(path, sources)
 
 
+def up_to_date(name: str = DEFAULT_MODEL) -> bool:
+    """True when the embedding model ``name`` and the shipped reader both have a usable export."""
+    from .reader import Reader
+
+    reader = Reader()
+    return encoder_export(name) is not None and \
+        reader_export(reader.path, str(reader.meta.get("sha256", "")), reader.base) is not None
+
+
 # -- export (torch) -----------------------------------------------------------------------------
 def _write(module: Any, out: Path, sources: dict[str, Path], outputs: Sequence[str], kind: str) -> Path:
     """Export ``module(input_ids, attention_mask, token_type_ids)`` to ``out`` (atomically), with its .json."""

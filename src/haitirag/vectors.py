@@ -82,6 +82,7 @@ def search(index: Any, vec: np.ndarray, n: int, allowed: np.ndarray | None = Non
         return []
     hnsw = kind_of(index) == "hnsw"
     params = None
+    ids = np.zeros(0, dtype=np.int64)
     if allowed is not None:
         ids = np.flatnonzero(allowed).astype(np.int64)
         if not len(ids):
@@ -97,5 +98,5 @@ def search(index: Any, vec: np.ndarray, n: int, allowed: np.ndarray | None = Non
     scores, rows = index.search(vec, n, params=params)
     found = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
     if allowed is not None and hnsw and len(found) < n:  # the graph ran out of allowed neighbours
-        return _exact(index, vec, n, np.flatnonzero(allowed).astype(np.int64))
+        return _exact(index, vec, n, ids)
     return found
