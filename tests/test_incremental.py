@@ -381,13 +381,13 @@ def test_concurrent_builds_never_interleave(corpus: Path, tmp_path: Path):
 def test_refresh_switches_to_a_new_build(hash_index: haitirag.Index, corpus: Path, monkeypatch):
     served = haitirag.load_index(hash_index.path)
     assert served.refresh() is False
-    import haitirag.index as index_module
+    from haitirag.backend import FolderStore
 
     def no_read(*_a, **_k):  # type: ignore[no-untyped-def]
         raise AssertionError("refresh read the manifest although it did not change")
 
     with monkeypatch.context() as m:
-        m.setattr(index_module, "read_manifest", no_read)
+        m.setattr(FolderStore, "read_manifest", no_read)
         assert served.refresh() is False  # one stat, no read
     edit(corpus)
     haitirag.build_index(corpus, hash_index.path, model=HASH_MODEL)

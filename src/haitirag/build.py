@@ -15,15 +15,14 @@ source, url) and a hash of what was embedded (``vec``: title and text). A build
   report lists every document as unchanged and ``report.wrote`` is False.
 
 ``update_index`` does the work and returns the ``BuildReport`` (the CLI uses it: no index loading);
-``build_index`` does the same and returns the loaded ``Index`` with ``index.report``.
+``build_index`` does the same and returns the loaded ``Index`` with ``index.report``. ``index`` is an index
+folder or a ``postgresql://`` database (``backend.open_store``); the store writes the generation.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,12 +30,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .backend import Store, chunk_rows, open_store
 from .chunking import ChunkSettings
 from .corpus import EXTRACTION, LoadResult, Reuse, load_corpus
 from .embedding import DEFAULT_MODEL, Embedder, make_embedder
 from .errors import HaitiragError
 from .records import Chunk, Document
-from .store import build_lock, generation_dir, new_tmp_dir, pause, prune, read_manifest, verify_files, write_generation
+from .store import pause
 
 if TYPE_CHECKING:
     import numpy as np
@@ -204,14 +204,14 @@ def plan_changes(documents: list[Document], manifest: dict[str, Any] | None) -> 
     return report
 
 
-def _manifest_or_none(index_dir: Path) -> dict[str, Any] | None:
+def _manifest_or_none(store: Store) -> dict[str, Any] | None:
     try:
-        return read_manifest(index_dir)
+        return store.read_manifest()
     except HaitiragError:
         return None
 
 
-def previous_documents(index_dir: Path, manifest: dict[str, Any] | None) -> Reuse | None:
+def previous_documents(store: Store, manifest: dict[str, Any] | None) -> Reuse | None:
     """A lookup of the previous build's documents by id, so unchanged PDF, Word and HTML files are not
     extracted again; None when there is no usable previous build or its extractors were another version.
     Each document found is checked against the manifest (text SHA-256, metadata, path) before it is reused."""
@@ -227,11 +227,9 @@ def previous_documents(index_dir: Path, manifest: dict[str, Any] | None) -> Reus
         if known is None:
             known = {}
             try:
-                with (generation_dir(index_dir, manifest) / "documents.jsonl").open(encoding="utf-8") as f:
-                    for line in f:
-                        rec = Document.from_json(json.loads(line))
-                        known[rec.doc_id] = rec
-            except (OSError, ValueError, KeyError, TypeError) as err:
+                for rec in store.stored_documents(manifest):
+                    known[rec.doc_id] = rec
+            except (OSError, ValueError, KeyError, TypeError, HaitiragError) as err:
                 log.info("not reusing the previous build's documents (%s)", err)
         doc = known.get(doc_id)
         entry = entries[doc_id]
@@ -252,16 +250,16 @@ def index_status(corpus: str | Path = "corpus", index: str | Path = "index", mod
     """
     t0 = time.perf_counter()
     settings = settings or ChunkSettings()
-    index_dir = Path(index)
-    loaded = load_corpus(corpus, reuse=previous_documents(index_dir, _manifest_or_none(index_dir)))
+    store = open_store(index)
+    loaded = load_corpus(corpus, reuse=previous_documents(store, _manifest_or_none(store)))
     manifest: dict[str, Any] | None = None
     try:
-        manifest = read_manifest(index_dir)
+        manifest = store.read_manifest()
         reason = _settings_reason(manifest, model, settings)
         if not reason:
-            verify_files(index_dir, manifest)
+            store.check(manifest)
     except HaitiragError as err:
-        reason = f"no index at {index_dir}" if manifest is None and not (index_dir / "manifest.json").exists() \
+        reason = f"no index at {store.location}" if manifest is None and not store.exists() \
             else f"index unusable: {err}"
     report = plan_changes(loaded.documents, manifest)
     report.skipped = loaded.skipped
@@ -269,7 +267,7 @@ def index_status(corpus: str | Path = "corpus", index: str | Path = "index", mod
     if reason:
         report.documents_to_embed = len(loaded.documents)
     report.documents = len(loaded.documents)
-    report.index = str(index_dir)
+    report.index = store.location
     if manifest:
         report.generation = str(manifest.get("generation", ""))
         report.chunks = int(manifest.get("counts", {}).get("chunks", 0))
@@ -279,19 +277,17 @@ def index_status(corpus: str | Path = "corpus", index: str | Path = "index", mod
 
 @dataclass
 class _Previous:
-    index: Index
-    by_vec: dict[str, tuple[list[Span], list[Chunk], np.ndarray]]  # vec_key -> sentences, chunks, vectors
+    by_vec: dict[str, tuple[list[Span], list[Chunk], np.ndarray | None]]  # vec_key -> sentences, chunks, vectors
+    # (vectors None: the store copies them itself)
 
 
-def _load_previous(index_dir: Path, manifest: dict[str, Any] | None, model: str,
+def _load_previous(store: Store, manifest: dict[str, Any] | None, model: str,
                    settings: ChunkSettings) -> tuple[_Previous | None, str]:
     """The previous index's reusable parts, or None and the reason a full build is needed."""
-    from .index import Index
-
     if manifest is None:
-        if (index_dir / "manifest.json").exists():
+        if store.exists():
             try:
-                read_manifest(index_dir)
+                store.read_manifest()
             except HaitiragError as err:
                 return None, f"previous index unusable: {err}"
         return None, "no previous index"
@@ -299,33 +295,20 @@ def _load_previous(index_dir: Path, manifest: dict[str, Any] | None, model: str,
     if reason:
         return None, reason
     try:
-        old = Index.load(index_dir)
+        old = store.previous(manifest)
     except HaitiragError as err:
         return None, f"previous index unusable: {err}"
-
-    from .vectors import matrix
-
-    vectors = matrix(old.vectors)
-    rows: dict[str, list[int]] = {}
-    for i, c in enumerate(old.chunks):
-        rows.setdefault(c.doc_id, []).append(i)
-    by_vec = {}
-    for doc_id, doc in old.documents.items():
-        r = rows.get(doc_id, [])
-        by_vec[vec_key(doc)] = (old.sentences[doc_id], [old.chunks[i] for i in r], vectors[r])
-    return _Previous(old, by_vec), ""
+    return _Previous({vec_key(p.document): (p.sentences, p.chunks, p.vectors) for p in old}), ""
 
 
 def _up_to_date(docs: list[Document], manifest: dict[str, Any], model: str,
-                settings: ChunkSettings, index_dir: Path, index_type: str = "auto") -> bool:
+                settings: ChunkSettings, store: Store, index_type: str = "auto") -> bool:
     """True when a build would change nothing: same model, settings, documents and vector index type, sound
     files."""
-    from .vectors import resolve
-
     if _settings_reason(manifest, model, settings) or manifest.get("extraction") != EXTRACTION:
         return False  # (another extraction version: written once more, so the next build can reuse again)
     chunks = int(manifest.get("counts", {}).get("chunks", 0))
-    if resolve(index_type, chunks) != (manifest.get("vectors") or {"type": "flat"}).get("type"):
+    if store.vector_type(index_type, chunks) != (manifest.get("vectors") or {"type": "flat"}).get("type"):
         return False
     old = manifest.get("documents", {})
     if len(old) != len(docs):
@@ -335,18 +318,19 @@ def _up_to_date(docs: list[Document], manifest: dict[str, Any], model: str,
         if m is None or m.get("path") != d.path or m.get("sha256") != d.sha256 or m.get("meta") != meta_key(d):
             return False
     try:
-        verify_files(index_dir, manifest)
+        store.check(manifest)
     except HaitiragError as err:
         log.warning("the current index fails its checks (%s); rebuilding it", err)
         return False
     return True
 
 
-def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, model: str = DEFAULT_MODEL,
+def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "index", *, model: str = DEFAULT_MODEL,
                  settings: ChunkSettings | None = None, full: bool = False, progress: bool = False,
                  embedder: Embedder | None = None, batch_size: int = 64, wait_s: float = 0.0,
                  on_progress: Progress | None = None, index_type: str = "auto") -> BuildReport:
-    """Bring the index folder ``index`` up to date with ``corpus``; return what was done.
+    """Bring the index ``index`` (a folder or a ``postgresql://`` database) up to date with ``corpus``; return
+    what was done.
 
     The model is loaded only when something needs embedding. Holds the build lock throughout:
     another build waits up to ``wait_s`` seconds, then gets ``IndexLockedError``. ``progress`` shows
@@ -360,7 +344,7 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
         raise HaitiragError(f"index type must be one of {', '.join(KINDS)}, not {index_type!r}; "
                             "e.g. --index-type auto")
     settings = settings or ChunkSettings()
-    index_dir = Path(index)
+    store = open_store(index)
     emb = embedder or make_embedder(model)
     model = emb.name
     timings: dict[str, float] = {}
@@ -371,20 +355,19 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
         timings[stage] = timings.get(stage, 0.0) + now - mark[0]
         mark[0] = now
 
-    with build_lock(index_dir, wait_s=wait_s):
+    with store.lock(wait_s=wait_s):
         lap("lock")
-        manifest = _manifest_or_none(index_dir)
-        loaded = _read(corpus, progress, tell, None if full else previous_documents(index_dir, manifest))
+        manifest = _manifest_or_none(store)
+        loaded = _read(corpus, progress, tell, None if full else previous_documents(store, manifest))
         docs = loaded.documents
         old_gen = str((manifest or {}).get("generation", ""))
         lap("load corpus")
-        if not full and manifest is not None and _up_to_date(docs, manifest, model, settings, index_dir,
-                                                             index_type):
+        if not full and manifest is not None and _up_to_date(docs, manifest, model, settings, store, index_type):
             lap("check index")
-            prune(index_dir, keep={old_gen, str(manifest.get("previous_generation", ""))})
+            store.prune(keep={old_gen, str(manifest.get("previous_generation", ""))})
             report = plan_changes(docs, manifest)
             report.timings, report.extraction = timings, loaded.extraction()
-            report.skipped, report.wrote, report.index = loaded.skipped, False, str(index_dir)
+            report.skipped, report.wrote, report.index = loaded.skipped, False, store.location
             report.documents, report.chunks = len(docs), int(manifest["counts"]["chunks"])
             report.chunks_reused, report.generation = report.chunks, old_gen
             report.previous_generation = str(manifest.get("previous_generation", ""))
@@ -393,12 +376,11 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
             return report
         lap("check index")
         pause("corpus loaded")
-        previous, reason = (None, "--full requested") if full else _load_previous(index_dir, manifest, model,
-                                                                                   settings)
+        previous, reason = (None, "--full requested") if full else _load_previous(store, manifest, model, settings)
         report = plan_changes(docs, manifest)
         report.skipped, report.timings, report.extraction = loaded.skipped, timings, loaded.extraction()
         report.full, report.reason = previous is None, reason
-        report.index, report.previous_generation = str(index_dir), old_gen
+        report.index, report.previous_generation = store.location, old_gen
         lap("load previous index")
         if previous is None or report.documents_to_embed:
             emb.dimension  # noqa: B018 -- load the model now, so its cost shows as its own stage
@@ -432,14 +414,16 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
         for row, vec in reused.items():
             matrix[row] = vec
         tell("writing", 0, 1)
+        if not (len(all_chunks) == len(matrix) == len(texts)):  # a bug, not bad input: refuse to write it
+            raise HaitiragError(f"internal error: {len(all_chunks)} chunks, {len(matrix)} vectors, {len(texts)} texts")
+        fields = _manifest_fields(docs, all_chunks, int(matrix.shape[1]), model, precision, settings, old_gen)
         try:
-            new = _write(index_dir, docs, all_sentences, all_chunks, matrix, texts, model, precision, settings,
-                         previous_generation=old_gen, lap=lap, index_type=index_type)
+            new = store.write(fields, docs, all_sentences, all_chunks, matrix, texts, todo, index_type, lap)
         except OSError as err:
-            raise HaitiragError(f"could not write the new index in {index_dir} ({err}); the previous index is "
+            raise HaitiragError(f"could not write the new index in {store.location} ({err}); the previous index is "
                                 "unchanged: free disk space or fix the folder's permissions, then build again"
                                 ) from err
-        prune(index_dir, keep={new["generation"], old_gen})
+        store.prune(keep={new["generation"], old_gen})
         tell("writing", 1, 1)
         lap("prune")
         report.wrote, report.generation = True, str(new["generation"])
@@ -449,11 +433,12 @@ def update_index(corpus: str | Path = "corpus", index: str | Path = "index", *, 
         return report
 
 
-def build_index(corpus: str | Path = "corpus", index: str | Path = "index", *, model: str = DEFAULT_MODEL,
+def build_index(corpus: str | Path = "corpus", index: str | Path | Store = "index", *, model: str = DEFAULT_MODEL,
                 settings: ChunkSettings | None = None, full: bool = False, progress: bool = False,
                 embedder: Embedder | None = None, batch_size: int = 64, wait_s: float = 0.0,
                 on_progress: Progress | None = None, index_type: str = "auto") -> Index:
-    """Index ``corpus`` (a folder or one file) into the folder ``index``; return the loaded Index.
+    """Index ``corpus`` (a folder or one file) into ``index`` (a folder, or a ``postgresql://user@host/db``
+    database: ``pgstore.py``); return the loaded Index.
 
     Only documents whose title or text is new are embedded unless ``full``; ``index.report`` says
     what changed (see ``update_index``). ``index_type``: "auto" (exact search, an HNSW graph from
@@ -462,10 +447,11 @@ def build_index(corpus: str | Path = "corpus", index: str | Path = "index", *, m
     from .index import Index
 
     emb = embedder or make_embedder(model)
-    report = update_index(corpus, index, model=model, settings=settings, full=full, progress=progress,
+    store = open_store(index)
+    report = update_index(corpus, store, model=model, settings=settings, full=full, progress=progress,
                           embedder=emb, batch_size=batch_size, wait_s=wait_s, on_progress=on_progress,
                           index_type=index_type)
-    result = Index.load(index, embedder=emb)
+    result = Index.load(store, embedder=emb)
     result.report = report
     return result
 
@@ -513,7 +499,7 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
             sents, old_chunks, old_vecs = reuse
             chunks = [Chunk(Chunker.chunk_id(doc.doc_id, c.start, c.end), doc.doc_id, c.text, c.start, c.end,
                             c.n_tokens) for c in old_chunks]
-            for j, vec in enumerate(old_vecs):
+            for j, vec in enumerate(old_vecs if old_vecs is not None else ()):
                 reused[len(all_chunks) + j] = vec
         else:
             at(0)
@@ -548,56 +534,21 @@ def _embed(emb: Embedder, texts: list[str], batch_size: int, progress: bool,
     return np.concatenate(parts)
 
 
-def _write(index_dir: Path, docs: list[Document], sentences: dict[str, list[Span]], chunks: list[Chunk],
-           matrix: np.ndarray, texts: list[str], model: str, precision: str, settings: ChunkSettings,
-           previous_generation: str, lap: Callable[[str], None], index_type: str = "auto") -> dict[str, Any]:
-    import faiss
-
-    from . import vectors as dense
-    from .keyword import KeywordIndex
-
-    if not (len(chunks) == len(matrix) == len(texts)):  # a bug, not bad input: refuse to write a broken index
-        raise HaitiragError(f"internal error: {len(chunks)} chunks, {len(matrix)} vectors, {len(texts)} texts")
-    tmp = new_tmp_dir(index_dir)
-    try:
-        vec_index, vec_settings = dense.build(matrix, index_type)
-        lap("vector index")
-        try:
-            faiss.write_index(vec_index, str(tmp / "vectors.faiss"))
-        except RuntimeError as err:  # faiss reports I/O errors as RuntimeError
-            raise OSError(f"vectors.faiss: {err}") from err
-        pause("vectors written")
-        with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as f:
-            for c in chunks:
-                f.write(json.dumps(c.to_json(), ensure_ascii=False) + "\n")
-        n_chunks: dict[str, int] = {}
-        for c in chunks:
-            n_chunks[c.doc_id] = n_chunks.get(c.doc_id, 0) + 1
-        with (tmp / "documents.jsonl").open("w", encoding="utf-8") as f:
-            for d in docs:
-                f.write(json.dumps({**d.to_json(), "sentences": sentences[d.doc_id]}, ensure_ascii=False) + "\n")
-        pause("records written")
-        lap("write vectors and records")
-        (tmp / "bm25").mkdir()
-        KeywordIndex.build(texts).save(tmp / "bm25")
-        lap("keyword index")
-        manifest = {
-            "haitirag_version": __version__,
-            "previous_generation": previous_generation,
-            "model": model,
-            "dimension": int(matrix.shape[1]),
-            "precision": precision,
-            "vectors": vec_settings,
-            "metric": "inner product of L2-normalised vectors (cosine)",
-            "chunking": settings.to_json(),
-            "extraction": EXTRACTION,
-            "counts": {"documents": len(docs), "chunks": len(chunks)},
-            "documents": {d.doc_id: {"path": d.path, "sha256": d.sha256, "meta": meta_key(d), "vec": vec_key(d),
-                                     "n_chunks": n_chunks.get(d.doc_id, 0)} for d in docs},
-        }
-        new = write_generation(index_dir, tmp, manifest)
-    except BaseException:  # disk full, Ctrl-C...: leave no half-written folder behind
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    lap("checksums, fsync, swap")
-    return new
+def _manifest_fields(docs: list[Document], chunks: list[Chunk], dimension: int, model: str, precision: str,
+                     settings: ChunkSettings, previous_generation: str) -> dict[str, Any]:
+    """What every store records about a generation (the store adds vectors, generation, created, files)."""
+    n_chunks = chunk_rows(chunks)
+    return {
+        "haitirag_version": __version__,
+        "previous_generation": previous_generation,
+        "model": model,
+        "dimension": dimension,
+        "precision": precision,
+        "vectors": {},
+        "metric": "inner product of L2-normalised vectors (cosine)",
+        "chunking": settings.to_json(),
+        "extraction": EXTRACTION,
+        "counts": {"documents": len(docs), "chunks": len(chunks)},
+        "documents": {d.doc_id: {"path": d.path, "sha256": d.sha256, "meta": meta_key(d), "vec": vec_key(d),
+                                 "n_chunks": n_chunks.get(d.doc_id, 0)} for d in docs},
+    }

@@ -23,6 +23,9 @@ EPILOG = """examples:
 """
 
 
+INDEX_HELP = "index folder, or a postgresql://user@host/db database (default: index)"
+
+
 def _print_json(obj: Any) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=1))
 
@@ -197,7 +200,7 @@ def _parser() -> argparse.ArgumentParser:
     def build_options(p: argparse.ArgumentParser) -> None:
         """The corpus, index, model and chunking options shared by build, status and watch."""
         p.add_argument("--corpus", default="corpus", help="folder or file to index (default: corpus)")
-        p.add_argument("--index", default="index", help="index folder (default: index)")
+        p.add_argument("--index", default="index", help=INDEX_HELP)
         p.add_argument("--model", default=DEFAULT_MODEL,
                        help=f"sentence-transformers name or path (default: {DEFAULT_MODEL})")
         p.add_argument("--max-tokens", type=int, default=200, help="chunk size in tiktoken tokens (default: 200)")
@@ -233,7 +236,7 @@ def _parser() -> argparse.ArgumentParser:
     p = add("search", cmd_search, "print the passages that best match a query",
             'haitirag search "Why was Kenya\'s deployment blocked?" -k 5')
     p.add_argument("query")
-    p.add_argument("--index", default="index", help="index folder (default: index)")
+    p.add_argument("--index", default="index", help=INDEX_HELP)
     p.add_argument("-k", type=int, default=5, help="number of passages (default: 5)")
     p.add_argument("--mode", choices=("hybrid", "dense", "keyword"), default="hybrid",
                    help="retriever (default: hybrid)")
@@ -242,7 +245,7 @@ def _parser() -> argparse.ArgumentParser:
     p = add("ask", cmd_ask, "answer a question with sentences quoted from the sources",
             'haitirag ask "Which court blocked Kenya\'s deployment?"')
     p.add_argument("question")
-    p.add_argument("--index", default="index", help="index folder (default: index)")
+    p.add_argument("--index", default="index", help=INDEX_HELP)
     p.add_argument("--history", action="append", metavar="QUESTION", help="an earlier question (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -271,7 +274,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = add("serve", cmd_serve, "serve the chat page", "haitirag serve --port 7860")
     p.add_argument("--corpus", default="corpus", help="corpus folder (default: corpus)")
-    p.add_argument("--index", default="index", help="index folder (default: index)")
+    p.add_argument("--index", default="index", help=INDEX_HELP)
     p.add_argument("--model", default=DEFAULT_MODEL, help="model used when the index must be built")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")

@@ -1,23 +1,24 @@
-"""Stage 5: the loaded index: hybrid search (FAISS dense + BM25 keyword, fused) and ``ask``."""
+"""Stage 5: the loaded index: hybrid search (dense + BM25 keyword, fused) and ``ask``.
+
+The data come from a store (``backend.py``): the index folder (FAISS + BM25 files) or PostgreSQL with pgvector
+(``pgstore.py``); ``Index`` validates questions and filters, fuses the two retrievers and cites, the same way
+for both."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .backend import Filters, FolderGeneration, Generation, Store, open_store, top_rows
 from .embedding import Embedder, make_embedder
 from .errors import HaitiragError, IndexCorruptError, IndexMismatchError, QueryError
-from .keyword import KeywordIndex
 from .records import Answer, Chunk, Document, Passage
-from .store import Stamp, manifest_stamp, read_manifest, verify_files
-from .vectors import configure
 
 if TYPE_CHECKING:
     from .build import BuildReport
@@ -86,15 +87,7 @@ def embed_text(title: str, text: str) -> str:
     return text if not title or text.startswith(title) else f"{title}\n{text}"
 
 
-def _top(scores: np.ndarray, n: int, allowed: np.ndarray | None) -> list[int]:
-    if allowed is not None:
-        scores = np.where(allowed, scores, -np.inf)
-    n = min(n, len(scores))
-    if n <= 0:
-        return []
-    idx = np.argpartition(-scores, n - 1)[:n]
-    idx = idx[np.argsort(-scores[idx], kind="stable")]
-    return [int(i) for i in idx if np.isfinite(scores[i])]
+_top = top_rows  # (kept for callers of the old name)
 
 
 def fuse(dense: dict[int, float], keyword: dict[int, float], w: float = DENSE_WEIGHT) -> dict[int, float]:
@@ -113,79 +106,65 @@ def fuse(dense: dict[int, float], keyword: dict[int, float], w: float = DENSE_WE
 class Index:
     """A loaded index. Build one with ``build_index``, open one with ``load_index``."""
 
-    def __init__(self, path: str | Path, manifest: dict[str, Any], documents: dict[str, Document],
-                 sentences: dict[str, list[Span]], chunks: list[Chunk], vectors: Any,
-                 keyword: KeywordIndex, embedder: Embedder | None = None):
-        self.path = Path(path)
+    def __init__(self, path: str | Path | Store, manifest: dict[str, Any], documents: Mapping[str, Document],
+                 sentences: Mapping[str, list[Span]], chunks: Sequence[Chunk], vectors: Any,
+                 keyword: Any, embedder: Embedder | None = None, generation: Generation | None = None):
+        self.store: Store = open_store(path)
+        self.location = self.store.location  # where it lives, safe to show (a database password is masked)
+        self.path: Any = getattr(self.store, "path", self.location)  # the folder's Path; the location otherwise
         self.manifest = manifest
         self.documents = documents
         self.sentences = sentences
         self.chunks = chunks
-        self.vectors = vectors  # faiss.IndexFlatIP or IndexHNSWFlat (vectors.py)
-        self.keyword = keyword
+        self.vectors = vectors  # faiss.IndexFlatIP or IndexHNSWFlat (vectors.py), or pgstore's stand-in
+        self.keyword = keyword  # KeywordIndex (keyword.py), or pgstore's
+        self.generation: Generation = generation or FolderGeneration(
+            dict(documents), dict(sentences), list(chunks), vectors, keyword)
         self._embedder = embedder
         self.report: BuildReport | None = None
         self._answerer: Any = None
         self._query_vecs: dict[str, np.ndarray] = {}  # question -> vector, when the answerer encoded it already
-        self._stamp: Stamp | None = None  # the manifest's stat when loaded (see refresh)
+        self._stamp: Hashable | None = None  # the store's stamp when loaded (see refresh)
         self._refresh_lock = threading.Lock()
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path = "index", model: str | None = None, embedder: Embedder | None = None) -> Index:
-        """Open the index folder ``path``: the manifest's generation, every file checked.
+    def load(cls, path: str | Path | Store = "index", model: str | None = None,
+             embedder: Embedder | None = None) -> Index:
+        """Open the index at ``path`` (a folder, or a ``postgresql://`` database): the manifest's generation,
+        checked (every file's checksum; the database's counts).
 
         Should a build swap in a new generation (and prune the one being read) while this reads,
         the read starts again with the new manifest.
         """
+        store = open_store(path)
         for attempt in range(3):
-            stamp = manifest_stamp(path)
-            manifest = read_manifest(path)
+            stamp = store.stamp()
+            manifest = store.read_manifest()
             try:
-                index = cls._load_generation(path, manifest, model, embedder)
+                index = cls._load_generation(store, manifest, model, embedder)
             except IndexCorruptError:
-                if attempt == 2 or manifest_stamp(path) == stamp:
-                    raise  # the files are damaged, not replaced under us
-                log.info("index %s changed while loading; loading the new build", path)
+                if attempt == 2 or store.stamp() == stamp:
+                    raise  # the data are damaged, not replaced under us
+                log.info("index %s changed while loading; loading the new build", store.location)
                 continue
             index._stamp = stamp
             return index
         raise AssertionError("unreachable")
 
     @classmethod
-    def _load_generation(cls, path: str | Path, manifest: dict[str, Any], model: str | None,
+    def _load_generation(cls, store: Store, manifest: dict[str, Any], model: str | None,
                          embedder: Embedder | None) -> Index:
-        import faiss
-
         built_with = manifest["model"]
         asked = model or (embedder.name if embedder is not None else None)
         if asked and asked != built_with:
             raise IndexMismatchError(
-                f"index {path} was built with model {built_with!r}, not {asked!r}; "
+                f"index {store.location} was built with model {built_with!r}, not {asked!r}; "
                 f"run `haitirag build --model {asked}` to rebuild it with that model")
-        gen = verify_files(path, manifest)
-        try:
-            documents: dict[str, Document] = {}
-            sentences: dict[str, list[Span]] = {}
-            with (gen / "documents.jsonl").open(encoding="utf-8") as f:
-                for line in f:
-                    rec = json.loads(line)
-                    doc = Document.from_json(rec)
-                    documents[doc.doc_id] = doc
-                    sentences[doc.doc_id] = [(int(s), int(e)) for s, e in rec["sentences"]]
-            with (gen / "chunks.jsonl").open(encoding="utf-8") as f:
-                chunks = [Chunk.from_json(json.loads(line)) for line in f]
-            vectors = faiss.read_index(str(gen / "vectors.faiss"))
-            configure(vectors, manifest.get("vectors"))
-            keyword = KeywordIndex.load(gen / "bm25")
-        except (OSError, ValueError, KeyError, RuntimeError) as err:
-            raise IndexCorruptError(f"index {path} is unreadable ({err}); run `haitirag build` to rebuild it") from err
-        counts = manifest["counts"]
-        if not (len(chunks) == vectors.ntotal == keyword.size == counts["chunks"]
-                and len(documents) == counts["documents"] and vectors.d == manifest["dimension"]):
-            raise IndexCorruptError(f"index {path} is inconsistent (counts differ from the manifest); "
-                                    "run `haitirag build` to rebuild it")
-        return cls(path, manifest, documents, sentences, chunks, vectors, keyword, embedder)
+        store.check(manifest)
+        gen = store.load(manifest)
+        return cls(store, manifest, gen.documents, gen.sentences, gen.chunks, gen.vectors, gen.keyword, embedder,
+                   generation=gen)
 
     def refresh(self) -> bool:
         """Switch to a newer build of the same folder if one was swapped in; True when it did.
@@ -196,14 +175,14 @@ class Index:
         one step; call it between questions, not while another thread is in the middle of one (a
         server answering questions in parallel should rather swap whole ``Index`` objects).
         """
-        stamp = manifest_stamp(self.path)
+        stamp = self.store.stamp()
         if stamp is None or stamp == self._stamp:
             return False
         with self._refresh_lock:
             if stamp == self._stamp:
                 return False
             try:
-                manifest = read_manifest(self.path)
+                manifest = self.store.read_manifest()
             except HaitiragError as err:
                 log.warning("not switching to the new index at %s: %s", self.path, err)
                 self._stamp = stamp  # retry when the manifest changes again
@@ -213,7 +192,7 @@ class Index:
                 return False
             same_model = manifest.get("model") == self.manifest.get("model")
             try:
-                fresh = Index.load(self.path, embedder=self._embedder if same_model else None)
+                fresh = Index.load(self.store, embedder=self._embedder if same_model else None)
             except HaitiragError as err:
                 log.warning("not switching to the new index at %s: %s", self.path, err)
                 self._stamp = stamp
@@ -241,7 +220,7 @@ class Index:
         return len(self.chunks)
 
     def __repr__(self) -> str:
-        return (f"Index({str(self.path)!r}, documents={len(self.documents)}, chunks={len(self.chunks)}, "
+        return (f"Index({self.location!r}, documents={len(self.documents)}, chunks={len(self.chunks)}, "
                 f"model={self.model!r})")
 
     def document(self, doc_id: str) -> Document:
@@ -264,29 +243,22 @@ class Index:
             self._query_vecs.clear()
         self._query_vecs[query] = np.asarray(vec, dtype=np.float32).reshape(1, -1)
 
-    def _allowed(self, sources: Iterable[str] | None, date_from: str | None, date_to: str | None,
-                 keep_undated: bool) -> np.ndarray | None:
+    def _filters(self, sources: Iterable[str] | None, date_from: str | None, date_to: str | None,
+                 keep_undated: bool) -> Filters | None:
+        """The checked filters (None: everything allowed); QueryError names an unknown source."""
         names = check_filters(sources, date_from, date_to)
         if not isinstance(keep_undated, bool):
             raise QueryError(f"keep_undated must be True or False, not {keep_undated!r}")
         if names is None and date_from is None and date_to is None and keep_undated:
             return None
-        wanted = set(names) if names is not None else None
-        known = {doc.source or "" for doc in self.documents.values()}
+        wanted = frozenset(names) if names is not None else None
+        known = self.generation.sources()
         unknown = sorted(wanted - known) if wanted is not None else []
         if unknown:
             have = ", ".join(repr(s) for s in sorted(known) if s) or "none"
             raise QueryError(f"unknown source {unknown[0]!r}; the index's sources are {have} (\"\" for documents "
                              "without one); check the spelling, or leave sources out to search them all")
-        ok_doc: dict[str, bool] = {}
-        for doc_id, doc in self.documents.items():
-            ok = wanted is None or (doc.source or "") in wanted
-            if doc.date is None:
-                ok = ok and keep_undated
-            else:
-                ok = ok and (date_from is None or doc.date >= date_from) and (date_to is None or doc.date <= date_to)
-            ok_doc[doc_id] = ok
-        return np.fromiter((ok_doc[c.doc_id] for c in self.chunks), dtype=bool, count=len(self.chunks))
+        return Filters(wanted, date_from, date_to, keep_undated)
 
     def search(self, query: str, k: int = 5, *, mode: str = "hybrid", sources: Iterable[str] | None = None,
                date_from: str | None = None, date_to: str | None = None, keep_undated: bool = True,
@@ -304,26 +276,23 @@ class Index:
             raise QueryError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if not isinstance(candidates, int) or isinstance(candidates, bool) or candidates <= 0:
             raise QueryError(f"candidates must be a positive whole number, not {candidates!r}")
-        allowed = self._allowed(sources, date_from, date_to, keep_undated)
+        filters = self._filters(sources, date_from, date_to, keep_undated)
         n = max(candidates, k)
         dense: dict[int, float] = {}
         kw: dict[int, float] = {}
         if mode in ("hybrid", "dense") and len(self.chunks):
-            sims = self.dense_scores(query, n, allowed)
+            sims = self.dense_scores(query, n, filters)
             dense = dict(sims)
         if mode in ("hybrid", "keyword") and len(self.chunks):
-            bm = self.keyword.scores(query)
-            kw = {i: float(bm[i]) for i in _top(bm, n, allowed) if bm[i] > 0}
+            kw = self.generation.keyword_top(query, n, filters)
         fused = fuse(dense, kw)
         best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
         return [self._passage(i, fused[i] if mode == "hybrid" else (dense.get(i) if mode == "dense" else kw[i]),
                               dense.get(i), kw.get(i)) for i in best]
 
-    def dense_scores(self, query: str, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """(chunk row, cosine) of the ``n`` nearest chunks, best first, by FAISS (``vectors.py``)."""
-        from .vectors import search
-
-        return search(self.vectors, self.embed_query(query), n, allowed)
+    def dense_scores(self, query: str, n: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """(chunk key, cosine) of the ``n`` nearest chunks, best first (FAISS, ``vectors.py``; or pgvector)."""
+        return self.generation.dense(self.embed_query(query), n, filters)
 
     def _passage(self, row: int, score: float | None, dense: float | None, kw: float | None) -> Passage:
         c = self.chunks[row]
@@ -347,20 +316,22 @@ class Index:
         return answer
 
 
-def load_index(path: str | Path = "index", model: str | None = None, *, preload: bool = False) -> Index:
-    """Open an index folder written by ``build_index`` (checks the manifest and every file).
+def load_index(path: str | Path | Store = "index", model: str | None = None, *, preload: bool = False) -> Index:
+    """Open an index written by ``build_index``: a folder (checks the manifest and every file) or a
+    ``postgresql://`` database (checks the manifest row and the counts).
 
     With ``preload`` the embedding model starts loading in the background while the index files are read
     (a new process about to answer: the command line, a server starting).
     """
     embedder = None
+    store = open_store(path)
     if preload:
         try:
-            manifest = read_manifest(path)
+            manifest = store.read_manifest()
         except HaitiragError:
             manifest = None  # Index.load says what is wrong
         if manifest is not None and isinstance(manifest.get("model"), str) and (model is None or
                                                                                  model == manifest["model"]):
             embedder = make_embedder(manifest["model"], precision=str(manifest.get("precision", "auto")), onnx=True)
             getattr(embedder, "preload", lambda: None)()
-    return Index.load(path, model=model, embedder=embedder)
+    return Index.load(store, model=model, embedder=embedder)

@@ -84,13 +84,15 @@ def _quiet_environment() -> None:
 
 def open_or_build(corpus: str | Path, index: str | Path, model: str = DEFAULT_MODEL) -> Any:
     """Load the index, building it first when there is none."""
+    from .backend import open_store
     from .build import build_index
     from .index import load_index
 
-    if not (Path(index) / "manifest.json").exists():
-        log.warning("no index at %s: building it from %s", index, corpus)
-        return build_index(corpus, index, model=model, progress=True)
-    return load_index(index)
+    store = open_store(index)
+    if not store.exists():
+        log.warning("no index at %s: building it from %s", store.location, corpus)
+        return build_index(corpus, store, model=model, progress=True)
+    return load_index(store)
 
 
 # -- the served index and rebuilds ------------------------------------------------------------------
@@ -137,21 +139,20 @@ class BuildJob:
 class ServedIndex:
     """The index a page answers from, swapped atomically after a rebuild or a build on disk."""
 
-    def __init__(self, corpus: str | Path, index_dir: str | Path, index: Any):
+    def __init__(self, corpus: str | Path, index_dir: Any, index: Any):
+        from .backend import open_store
+
         self.corpus = Path(corpus)
-        self.path = Path(index_dir)
+        self.store = open_store(index_dir)  # a folder, or a database (backend.py)
+        self.path = getattr(self.store, "path", self.store.location)
         self._index = index
         self._embedder = index.embedder
         self._lock = threading.Lock()
         self._stamp = self._manifest_stamp()
         self.job: BuildJob | None = None
 
-    def _manifest_stamp(self) -> tuple[int, int] | None:
-        try:
-            st = (self.path / "manifest.json").stat()
-        except OSError:
-            return None
-        return st.st_mtime_ns, st.st_size
+    def _manifest_stamp(self) -> Any:
+        return self.store.stamp()
 
     def current(self) -> Any:
         """The index to answer from; loads a newer build of the folder first if one appeared."""
@@ -167,12 +168,11 @@ class ServedIndex:
     def _reload(self) -> None:
         from .errors import HaitiragError
         from .index import Index
-        from .store import read_manifest
 
         stamp = self._manifest_stamp()
         try:
-            if read_manifest(self.path).get("generation") != self._index.manifest.get("generation"):
-                fresh = Index.load(self.path, embedder=self._embedder)
+            if self.store.read_manifest().get("generation") != self._index.manifest.get("generation"):
+                fresh = Index.load(self.store, embedder=self._embedder)
                 self._index = fresh
                 log.info("serving index generation %s", fresh.manifest.get("generation"))
         except HaitiragError as err:  # a half-written or other-model index: keep serving the loaded one
@@ -194,12 +194,12 @@ class ServedIndex:
         from .index import Index
 
         try:
-            built = build_index(self.corpus, self.path, model=self._index.model, embedder=self._embedder,
+            built = build_index(self.corpus, self.store, model=self._index.model, embedder=self._embedder,
                                 on_progress=job.update)
             report = getattr(built, "report", None)
             summary = report.summary() if report is not None else "index rebuilt"
             job.update("loading", 0, 1)
-            fresh = Index.load(self.path, embedder=self._embedder)
+            fresh = Index.load(self.store, embedder=self._embedder)
             with self._lock:
                 self._index = fresh
                 self._stamp = self._manifest_stamp()
@@ -314,7 +314,7 @@ def make_app(served: Any, corpus: str | Path | None = None) -> Any:
     from .errors import HaitiragError, QueryError
 
     if not isinstance(served, ServedIndex):
-        served = ServedIndex(corpus or "corpus", served.path, served)
+        served = ServedIndex(corpus or "corpus", served.store, served)
     uploads_dir = _own_upload_folder()
     from .answer import default_reader
 
@@ -528,8 +528,8 @@ def serve(corpus: str | Path = "corpus", index: str | Path = "index", host: str 
     _quiet_environment()
     _check_port(host, port)
     idx = open_or_build(corpus, index, model)
-    app = make_app(ServedIndex(corpus, index, idx))
-    log.info("serving %s on http://%s:%d", index, host, port)
+    app = make_app(ServedIndex(corpus, idx.store, idx))
+    log.info("serving %s on http://%s:%d", idx.location, host, port)
     import signal
     import sys
 

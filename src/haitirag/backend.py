@@ -1,0 +1,319 @@
+"""Where an index lives: the ``Store`` interface, the index folder (``FolderStore``), and a dispatcher.
+
+Everything above this module (``Index``, ``build_index`` / ``update_index``, the command line, the page) talks
+to a ``Store`` and to the ``Generation`` it loads, never to files or SQL:
+
+* ``open_store("index")`` is the index folder of ``store.py`` (the default, unchanged);
+* ``open_store("postgresql://user:password@host/db")`` is PostgreSQL with pgvector (``pgstore.py``; psycopg
+  is imported only then).
+
+A ``Store`` reads and writes whole generations (``read_manifest``, ``check``, ``load``, ``write``), holds the
+build lock, and says cheaply whether a new generation appeared (``stamp``). A loaded ``Generation`` holds the
+documents, their sentences and chunks, and answers the two retrievers' questions (``dense``, ``keyword``) with
+the filters applied where the data are (a boolean mask over FAISS rows here, ``WHERE`` in SQL there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from .errors import IndexCorruptError
+from .records import Chunk, Document
+
+if TYPE_CHECKING:
+    from .keyword import KeywordIndex
+
+__all__ = ["Filters", "FolderGeneration", "FolderStore", "Generation", "Store", "is_database", "open_store"]
+
+Span = tuple[int, int]
+Lap = Callable[[str], None]
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which documents a search may return (already checked by ``index.check_filters``)."""
+
+    sources: frozenset[str] | None = None  # "" stands for documents without a source
+    date_from: str | None = None
+    date_to: str | None = None
+    keep_undated: bool = True
+
+    def allows(self, doc: Document) -> bool:
+        if self.sources is not None and (doc.source or "") not in self.sources:
+            return False
+        if doc.date is None:
+            return self.keep_undated
+        return (self.date_from is None or doc.date >= self.date_from) and (self.date_to is None
+                                                                           or doc.date <= self.date_to)
+
+
+@dataclass
+class Previous:
+    """One document of the previous generation, for reuse: its sentences, chunks and (folder) vectors.
+    ``vectors`` is None where the store keeps them itself (PostgreSQL copies rows inside the database)."""
+
+    document: Document
+    sentences: list[Span]
+    chunks: list[Chunk]
+    vectors: np.ndarray | None
+
+
+class Generation(Protocol):
+    """One loaded generation: what ``Index`` searches and cites."""
+
+    @property
+    def documents(self) -> Mapping[str, Document]: ...
+
+    @property
+    def sentences(self) -> Mapping[str, list[Span]]: ...
+
+    @property
+    def chunks(self) -> Sequence[Chunk]: ...  # chunk key (what dense/keyword return) -> Chunk; len(): the count
+
+    @property
+    def vectors(self) -> Any: ...  # .d (dimension) and .ntotal (count): a FAISS index, or pgstore's stand-in
+
+    @property
+    def keyword(self) -> Any: ...  # vocab, document_frequency(), size, stemmer, query_tokens(): KeywordIndex...
+
+    def sources(self) -> set[str]: ...
+
+    def dense(self, vec: np.ndarray, n: int, filters: Filters | None) -> list[tuple[int, float]]: ...
+
+    def keyword_top(self, query: str, n: int, filters: Filters | None) -> dict[int, float]: ...
+
+
+class Store(Protocol):
+    """An index's home. ``location`` is safe to show (a database password is masked)."""
+
+    location: str
+
+    def exists(self) -> bool: ...
+
+    def stamp(self) -> Hashable | None: ...
+
+    def read_manifest(self) -> dict[str, Any]: ...
+
+    def check(self, manifest: dict[str, Any]) -> None: ...
+
+    def load(self, manifest: dict[str, Any]) -> Generation: ...
+
+    def lock(self, wait_s: float = 0.0) -> contextlib.AbstractContextManager[None]: ...
+
+    def stored_documents(self, manifest: dict[str, Any]) -> Iterator[Document]: ...
+
+    def previous(self, manifest: dict[str, Any]) -> list[Previous]: ...
+
+    def vector_type(self, index_type: str, n: int) -> str: ...
+
+    def write(self, manifest: dict[str, Any], docs: list[Document], sentences: dict[str, list[Span]],
+              chunks: list[Chunk], matrix: np.ndarray, texts: list[str], fresh: Sequence[int], index_type: str,
+              lap: Lap) -> dict[str, Any]: ...
+
+    def prune(self, keep: set[str]) -> None: ...
+
+
+def is_database(location: str | Path) -> bool:
+    return isinstance(location, str) and location.startswith(DATABASE_SCHEMES)
+
+
+def open_store(location: str | Path | Store) -> Store:
+    """The store at ``location``: a ``postgresql://`` connection string, or an index folder."""
+    if not isinstance(location, (str, Path)):
+        return location
+    if is_database(location):
+        from .pgstore import PgStore
+
+        return PgStore(str(location))
+    return FolderStore(location)
+
+
+# -- the index folder ---------------------------------------------------------------------------------------
+def top_rows(scores: np.ndarray, n: int, allowed: np.ndarray | None) -> list[int]:
+    if allowed is not None:
+        scores = np.where(allowed, scores, -np.inf)
+    n = min(n, len(scores))
+    if n <= 0:
+        return []
+    idx = np.argpartition(-scores, n - 1)[:n]
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    return [int(i) for i in idx if np.isfinite(scores[i])]
+
+
+class FolderGeneration:
+    """A generation read from the index folder: FAISS vectors and the BM25 matrix in memory, row i = chunk i."""
+
+    def __init__(self, documents: dict[str, Document], sentences: dict[str, list[Span]], chunks: list[Chunk],
+                 vectors: Any, keyword: KeywordIndex):
+        self.documents, self.sentences, self.chunks = documents, sentences, chunks
+        self.vectors, self.keyword = vectors, keyword
+
+    def sources(self) -> set[str]:
+        return {doc.source or "" for doc in self.documents.values()}
+
+    def allowed(self, filters: Filters | None) -> np.ndarray | None:
+        if filters is None:
+            return None
+        ok = {doc_id: filters.allows(doc) for doc_id, doc in self.documents.items()}
+        return np.fromiter((ok[c.doc_id] for c in self.chunks), dtype=bool, count=len(self.chunks))
+
+    def dense(self, vec: np.ndarray, n: int, filters: Filters | None) -> list[tuple[int, float]]:
+        from .vectors import search
+
+        return search(self.vectors, vec, n, self.allowed(filters))
+
+    def keyword_top(self, query: str, n: int, filters: Filters | None) -> dict[int, float]:
+        bm = self.keyword.scores(query)
+        return {i: float(bm[i]) for i in top_rows(bm, n, self.allowed(filters)) if bm[i] > 0}
+
+
+class FolderStore:
+    """The index folder of ``store.py``: generations of files, manifest.json swapped in last, flock."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.location = str(path)
+
+    def __repr__(self) -> str:
+        return f"FolderStore({self.location!r})"
+
+    def exists(self) -> bool:
+        from .store import MANIFEST
+
+        return (self.path / MANIFEST).exists()
+
+    def stamp(self) -> Hashable | None:
+        from .store import manifest_stamp
+
+        return manifest_stamp(self.path)
+
+    def read_manifest(self) -> dict[str, Any]:
+        from .store import read_manifest
+
+        return read_manifest(self.path)
+
+    def check(self, manifest: dict[str, Any]) -> None:
+        from .store import verify_files
+
+        verify_files(self.path, manifest)
+
+    def load(self, manifest: dict[str, Any]) -> FolderGeneration:
+        import faiss
+
+        from .keyword import KeywordIndex
+        from .store import generation_dir
+        from .vectors import configure
+
+        gen = generation_dir(self.path, manifest)
+        try:
+            documents: dict[str, Document] = {}
+            sentences: dict[str, list[Span]] = {}
+            with (gen / "documents.jsonl").open(encoding="utf-8") as f:
+                for line in f:
+                    rec = json.loads(line)
+                    doc = Document.from_json(rec)
+                    documents[doc.doc_id] = doc
+                    sentences[doc.doc_id] = [(int(s), int(e)) for s, e in rec["sentences"]]
+            with (gen / "chunks.jsonl").open(encoding="utf-8") as f:
+                chunks = [Chunk.from_json(json.loads(line)) for line in f]
+            vectors = faiss.read_index(str(gen / "vectors.faiss"))
+            configure(vectors, manifest.get("vectors"))
+            keyword = KeywordIndex.load(gen / "bm25")
+        except (OSError, ValueError, KeyError, RuntimeError) as err:
+            raise IndexCorruptError(f"index {self.path} is unreadable ({err}); run `haitirag build` to rebuild it"
+                                    ) from err
+        counts = manifest["counts"]
+        if not (len(chunks) == vectors.ntotal == keyword.size == counts["chunks"]
+                and len(documents) == counts["documents"] and vectors.d == manifest["dimension"]):
+            raise IndexCorruptError(f"index {self.path} is inconsistent (counts differ from the manifest); "
+                                    "run `haitirag build` to rebuild it")
+        return FolderGeneration(documents, sentences, chunks, vectors, keyword)
+
+    def lock(self, wait_s: float = 0.0) -> contextlib.AbstractContextManager[None]:
+        from .store import build_lock
+
+        return build_lock(self.path, wait_s=wait_s)
+
+    def stored_documents(self, manifest: dict[str, Any]) -> Iterator[Document]:
+        from .store import generation_dir
+
+        with (generation_dir(self.path, manifest) / "documents.jsonl").open(encoding="utf-8") as f:
+            for line in f:
+                yield Document.from_json(json.loads(line))
+
+    def previous(self, manifest: dict[str, Any]) -> list[Previous]:
+        from .vectors import matrix
+
+        self.check(manifest)
+        old = self.load(manifest)
+        vectors = matrix(old.vectors)
+        rows: dict[str, list[int]] = {}
+        for i, c in enumerate(old.chunks):
+            rows.setdefault(c.doc_id, []).append(i)
+        return [Previous(doc, old.sentences[doc_id], [old.chunks[i] for i in rows.get(doc_id, [])],
+                         vectors[rows.get(doc_id, [])]) for doc_id, doc in old.documents.items()]
+
+    def vector_type(self, index_type: str, n: int) -> str:
+        from .vectors import resolve
+
+        return resolve(index_type, n)
+
+    def write(self, manifest: dict[str, Any], docs: list[Document], sentences: dict[str, list[Span]],
+              chunks: list[Chunk], matrix: np.ndarray, texts: list[str], fresh: Sequence[int], index_type: str,
+              lap: Lap) -> dict[str, Any]:
+        """A new generation folder from every row (``fresh`` is not needed here), then the manifest swap."""
+        import shutil
+
+        import faiss
+
+        from . import vectors as dense
+        from .keyword import KeywordIndex
+        from .store import new_tmp_dir, pause, write_generation
+
+        tmp = new_tmp_dir(self.path)
+        try:
+            vec_index, vec_settings = dense.build(matrix, index_type)
+            lap("vector index")
+            try:
+                faiss.write_index(vec_index, str(tmp / "vectors.faiss"))
+            except RuntimeError as err:  # faiss reports I/O errors as RuntimeError
+                raise OSError(f"vectors.faiss: {err}") from err
+            pause("vectors written")
+            with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as f:
+                for c in chunks:
+                    f.write(json.dumps(c.to_json(), ensure_ascii=False) + "\n")
+            with (tmp / "documents.jsonl").open("w", encoding="utf-8") as f:
+                for d in docs:
+                    f.write(json.dumps({**d.to_json(), "sentences": sentences[d.doc_id]}, ensure_ascii=False) + "\n")
+            pause("records written")
+            lap("write vectors and records")
+            (tmp / "bm25").mkdir()
+            KeywordIndex.build(texts).save(tmp / "bm25")
+            lap("keyword index")
+            new = write_generation(self.path, tmp, {**manifest, "vectors": vec_settings})
+        except BaseException:  # disk full, Ctrl-C...: leave no half-written folder behind
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        lap("checksums, fsync, swap")
+        return new
+
+    def prune(self, keep: set[str]) -> None:
+        from .store import prune
+
+        prune(self.path, keep)
+
+
+def chunk_rows(chunks: Iterable[Chunk]) -> dict[str, int]:
+    """Chunks per document."""
+    n: dict[str, int] = {}
+    for c in chunks:
+        n[c.doc_id] = n.get(c.doc_id, 0) + 1
+    return n
