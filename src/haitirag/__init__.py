@@ -20,6 +20,7 @@ __all__ = [
     "ChunkSettings",
     "Citation",
     "CorpusError",
+    "DatabaseError",
     "Document",
     "HaitiragError",
     "Index",
@@ -40,7 +41,7 @@ _LAZY = {
     "load_index": "index", "Index": "index",
     "ChunkSettings": "chunking",
     "Document": "records", "Chunk": "records", "Passage": "records", "Citation": "records", "Answer": "records",
-    "HaitiragError": "errors", "CorpusError": "errors", "IndexNotFoundError": "errors",
+    "HaitiragError": "errors", "CorpusError": "errors", "DatabaseError": "errors", "IndexNotFoundError": "errors",
     "IndexCorruptError": "errors", "IndexMismatchError": "errors", "IndexLockedError": "errors",
     "QueryError": "errors", "ModelError": "errors",
 }
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from .chunking import ChunkSettings
     from .errors import (
         CorpusError,
+        DatabaseError,
         HaitiragError,
         IndexCorruptError,
         IndexLockedError,

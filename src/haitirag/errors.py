@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "CorpusError",
+    "DatabaseError",
     "HaitiragError",
     "IndexCorruptError",
     "IndexLockedError",
@@ -44,3 +45,7 @@ class QueryError(HaitiragError, ValueError):
 
 class ModelError(HaitiragError):
     """The embedding model cannot be loaded."""
+
+
+class DatabaseError(HaitiragError):
+    """A ``postgresql://`` index: the driver is missing, or the server cannot be reached or used."""
