@@ -57,14 +57,22 @@ def pg_server() -> Iterator[pgserver.Server]:
     server.stop()
 
 
+def new_database(server: pgserver.Server) -> str:
+    name = f"t{next(_names)}_{os.getpid()}"
+    server.createdb(name)
+    return server.dsn(name, password=PASSWORD)  # trust authentication: the password is accepted, never needed
+
+
 @pytest.fixture(params=["folder", "postgres"])
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "folder":
         return str(tmp_path / "index")
-    server: pgserver.Server = request.getfixturevalue("pg_server")
-    name = f"t{next(_names)}_{os.getpid()}"
-    server.createdb(name)
-    return server.dsn(name, password=PASSWORD)
+    return new_database(request.getfixturevalue("pg_server"))
+
+
+@pytest.fixture()
+def pg_location(pg_server: pgserver.Server) -> str:
+    return new_database(pg_server)
 
 
 @pytest.fixture()
@@ -224,11 +232,11 @@ def test_no_index_yet(location: str):
 
 
 # -- PostgreSQL only -------------------------------------------------------------------------------------------------
-def test_password_never_shown(built: haitirag.Index, corpus: Path, location: str, caplog: pytest.LogCaptureFixture,
+def test_password_never_shown(corpus: Path, pg_location: str, caplog: pytest.LogCaptureFixture,
                               capsys: pytest.CaptureFixture[str]):
-    if not is_pg(location):
-        pytest.skip("a folder has no password")
+    location = pg_location
     caplog.set_level(logging.DEBUG)
+    built = haitirag.build_index(corpus, location, model=HASH_MODEL)
     shown = [repr(built), str(built.location), repr(built.store), built.report.summary() if built.report else ""]
     assert "postgres:***@" in shown[0]
     wrong = location.replace("/t", "/missing_t", 1)
@@ -245,12 +253,11 @@ def test_password_never_shown(built: haitirag.Index, corpus: Path, location: str
     assert not [s for s in shown if PASSWORD in s]
 
 
-def test_page_answers_as_on_a_folder(built: haitirag.Index, corpus: Path, location: str, tmp_path: Path):
+def test_page_answers_as_on_a_folder(corpus: Path, pg_location: str, tmp_path: Path):
     """The page's /ask over the database gives the folder's answers (same corpus, same embedder)."""
-    if not is_pg(location):
-        pytest.skip("compared with the folder")
     from haitirag import web
 
+    built = haitirag.build_index(corpus, pg_location, model=HASH_MODEL)
     folder = haitirag.build_index(corpus, tmp_path / "reference", model=HASH_MODEL)
     served = web.ServedIndex(corpus, built.store, built)
     assert served.current() is built
@@ -269,3 +276,48 @@ def rounded(obj: object) -> object:
     if isinstance(obj, list):
         return [rounded(v) for v in obj]
     return obj
+
+
+def test_command_line_on_a_database(corpus: Path, pg_location: str, capsys: pytest.CaptureFixture[str]):
+    from haitirag.cli import main
+
+    assert main(["build", "--corpus", str(corpus), "--index", pg_location, "--model", HASH_MODEL, "-q"]) == 0
+    assert main(["search", "Nile perch", "--index", pg_location, "-k", "2", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "Lake Victoria fisheries recover" in out and PASSWORD not in out
+
+
+def test_page_follows_a_rebuild_on_the_database(corpus: Path, pg_location: str):
+    from haitirag import web
+
+    served = web.ServedIndex(corpus, pg_location, haitirag.build_index(corpus, pg_location, model=HASH_MODEL))
+    first = served.current()
+    edit(corpus)
+    haitirag.build_index(corpus, pg_location, model=HASH_MODEL)  # another process's build, say
+    now = served.current()
+    assert now is not first and now.search("Grindavik lava", k=1, mode="keyword")[0].title == \
+        "Volcano alert in Iceland"
+
+
+def test_mask_dsn():
+    from haitirag.pgstore import mask_dsn
+
+    assert mask_dsn("postgresql://ann:s3cr%40t@db.example:5432/news") == "postgresql://ann:***@db.example:5432/news"
+    assert mask_dsn("postgresql://ann@/news?host=/run/pg&password=s3cret") == \
+        "postgresql://ann@/news?host=/run/pg&password=***"
+    assert mask_dsn("postgresql://db/news") == "postgresql://db/news"
+
+
+def test_without_the_driver_one_line_error_and_light_import():
+    code = ("import sys; sys.modules['psycopg'] = None\n"
+            "import haitirag\n"
+            "assert 'psycopg' not in sys.modules or sys.modules['psycopg'] is None\n"
+            "from haitirag.cli import main\n"
+            "sys.exit(main(['search', 'court', '--index', 'postgresql://u:pw@127.0.0.1/db']))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "pip install 'haitirag[postgres]'" in out.stderr
+    fresh = subprocess.run([sys.executable, "-c", "import sys, haitirag, haitirag.index, haitirag.build; "
+                            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'psycopg_pool', "
+                            "'pgvector')))"], capture_output=True, text=True, timeout=120)
+    assert fresh.stdout.strip() == "[]"

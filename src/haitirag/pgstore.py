@@ -32,12 +32,13 @@ import contextlib
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import numpy as np
 
@@ -72,8 +73,7 @@ def mask_dsn(dsn: str) -> str:
             if ":" in cred:
                 cred = cred.split(":", 1)[0] + ":***"
             netloc = f"{cred}@{host}"
-        query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query)],
-                          safe="/")
+        query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
         return "postgresql://***"
@@ -191,15 +191,12 @@ class PgStore:
             return self._tables(conn) and conn.execute(f"SELECT count(*) FROM {T}manifest").fetchone()[0] > 0
 
     def stamp(self) -> Hashable | None:
-        """The current generation (one small query), None without an index or a reachable server."""
-        try:
-            with self.connection() as conn:
-                if not self._tables(conn):
-                    return None
-                row = conn.execute(f"SELECT generation FROM {T}manifest").fetchone()
-        except DatabaseError as err:
-            log.warning("%s", err)
-            return None
+        """The current generation (one small query), None without an index; DatabaseError when the server cannot
+        be reached (questions could not be answered either)."""
+        with self.connection() as conn:
+            if not self._tables(conn):
+                return None
+            row = conn.execute(f"SELECT generation FROM {T}manifest").fetchone()
         return row[0] if row else None
 
     def read_manifest(self) -> dict[str, Any]:
@@ -373,15 +370,17 @@ class PgStore:
             pause("records written")
             if copy_from:  # staged first: a source document may itself be replaced or deleted below
                 conn.execute(f"CREATE TEMP TABLE {T}staged ON COMMIT DROP AS SELECT doc_id AS src, start_char, "
-                             f"end_char, n_tokens, body, terms, embedding FROM {T}chunks WHERE doc_id = ANY(%s)",
+                             "end_char, n_tokens, body, terms, n_terms, embedding "
+                             f"FROM {T}chunks WHERE doc_id = ANY(%s)",
                              ([src for _, src in copy_from],))
             if replace:
                 conn.execute(f"DELETE FROM {T}chunks WHERE doc_id = ANY(%s)", (replace,))
             for new, src in copy_from:  # chunk_id as Chunker.chunk_id: sha256("doc:start:end")[:16]
                 conn.execute(f"INSERT INTO {T}chunks (doc_id, chunk_id, start_char, end_char, n_tokens, body, terms, "
-                             "source, date, embedding) SELECT d.doc_id, left(encode(sha256(convert_to(d.doc_id || "
-                             "':' || s.start_char || ':' || s.end_char, 'UTF8')), 'hex'), 16), s.start_char, "
-                             "s.end_char, s.n_tokens, s.body, s.terms, coalesce(d.source, ''), d.date, s.embedding "
+                             "n_terms, source, date, embedding) SELECT d.doc_id, left(encode(sha256(convert_to("
+                             "d.doc_id || ':' || s.start_char || ':' || s.end_char, 'UTF8')), 'hex'), 16), "
+                             "s.start_char, s.end_char, s.n_tokens, s.body, s.terms, s.n_terms, "
+                             "coalesce(d.source, ''), d.date, s.embedding "
                              f"FROM {T}staged s, {T}documents d WHERE s.src = %s AND d.doc_id = %s ORDER BY "
                              "s.start_char", (src, new))
             if restamp:
@@ -395,12 +394,14 @@ class PgStore:
                 conn.execute(f"DROP INDEX IF EXISTS {T}chunks_hnsw")
             by_id = {d.doc_id: d for d in docs}
             with conn.cursor().copy(f"COPY {T}chunks (doc_id, chunk_id, start_char, end_char, n_tokens, body, "
-                                    "terms, source, date, embedding) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["text", "text", "int4", "int4", "int4", "text", "text[]", "text", "date", "vector"])
+                                    "terms, n_terms, source, date, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "text", "int4", "int4", "int4", "text", "text[]", "int4", "text", "date",
+                                "vector"])
                 for i in insert_rows:
                     c, d = chunks[i], by_id[chunks[i].doc_id]
+                    day = dt.date.fromisoformat(d.date) if d.date else None
                     copy.write_row((c.doc_id, c.chunk_id, c.start, c.end, c.n_tokens, c.text, tokens[i],
-                                    d.source or "", dt.date.fromisoformat(d.date) if d.date else None, matrix[i]))
+                                    len(tokens[i]), d.source or "", day, matrix[i]))
             pause("vectors written")
             lap("write vectors")
             if vec_type == "hnsw":
@@ -447,8 +448,12 @@ class PgStore:
             CREATE TABLE IF NOT EXISTS {T}chunks (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
                 doc_id text NOT NULL REFERENCES {T}documents ON DELETE CASCADE, chunk_id text NOT NULL,
                 start_char int NOT NULL, end_char int NOT NULL, n_tokens int NOT NULL, body text NOT NULL,
-                terms text[] NOT NULL, source text NOT NULL, date date, embedding vector({dim}) NOT NULL,
+                terms text[] NOT NULL, n_terms int NOT NULL, source text NOT NULL, date date,
+                embedding vector({dim}) NOT NULL,
                 tsv tsvector GENERATED ALWAYS AS (array_to_tsvector(terms)) STORED);
+            -- the keyword search tests tsv once per question term and matching row: kept uncompressed in the row
+            ALTER TABLE {T}chunks ALTER COLUMN tsv SET STORAGE PLAIN, ALTER COLUMN body SET STORAGE EXTERNAL,
+                ALTER COLUMN terms SET STORAGE EXTERNAL;
             CREATE TABLE IF NOT EXISTS {T}terms (term text PRIMARY KEY, df int NOT NULL);
             CREATE INDEX IF NOT EXISTS {T}chunks_tsv ON {T}chunks USING gin (tsv);
             CREATE INDEX IF NOT EXISTS {T}chunks_source_date ON {T}chunks (source, date);
@@ -668,30 +673,57 @@ class PgGeneration:
         return sorted(found, key=lambda x: (-x[1], x[0]))  # relaxed order: sorted here
 
     def keyword_top(self, query: str, n: int, filters: Filters | None) -> dict[int, float]:
+        """BM25 top ``n``: candidates from the GIN index, scored in Python (see the module's docstring).
+
+        MaxScore: a chunk holding none of the rarer ("essential") question terms scores less than the sum of
+        the other terms' weights, so once the n-th best score found reaches that sum, chunks that only hold
+        common words (which match much of the archive) need not be read; until then rarer-first terms are
+        added to the essential ones and the query runs again."""
         kw = self.keyword
-        terms = [t for t in dict.fromkeys(kw.query_tokens(query)) if t in kw.vocab]
-        if not terms:
+        tokens = kw.query_tokens(query)
+        counts = Counter(t for t in tokens if t in kw.vocab)  # a repeated question word counts again, as in bm25s
+        if not counts:
             return {}
-        counts = Counter(kw.query_tokens(query))  # a repeated question word counts again, as in bm25s
-        weights = {t: kw.idf(t) * counts[t] for t in terms}
-        where, args = self._where(filters)
-        tsq = " | ".join("'" + t.replace("'", "''") + "'" for t in terms)
-        presence = " + ".join(f"(CASE WHEN tsv @@ %s::tsquery THEN {weights[t]!r} ELSE 0 END)" for t in terms)
-        norm = f"(1 + {K1} * (1 - {B} + {B} * cardinality(terms) / {kw.avg_terms!r}))"
-        sql = (f"SELECT {CHUNK_COLUMNS}, terms FROM {T}chunks WHERE tsv @@ %s::tsquery AND {where} "
-               f"ORDER BY ({presence}) / {norm} DESC, id LIMIT %s")
-        lexeme = ["'" + t.replace("'", "''") + "'" for t in terms]
-        with self.store.connection() as conn:
-            rows = conn.execute(sql, [tsq, *args, *lexeme, KEYWORD_POOL * n]).fetchall()
-        scored = []
-        for r in rows:
-            tf = Counter(r[-1])
-            dl = len(r[-1])
-            norm_d = K1 * (1 - B + B * dl / kw.avg_terms)
-            s = sum(weights[t] * tf[t] / (tf[t] + norm_d) for t in terms if tf[t])
-            scored.append((s, int(r[0]), r))
-        scored.sort(key=lambda x: (-x[0], x[1]))
-        best = [x for x in scored[:n] if x[0] > 0]
+        weights = {t: kw.idf(t) * c for t, c in counts.items()}
+        order = sorted(weights, key=lambda t: (-weights[t], t))
+        common = max(1000, self.keyword.size // 50)
+        n_ess = max(1, sum(kw.df[kw.vocab[t]] <= common for t in order))
+        while True:
+            best = self._keyword_pass(order[:n_ess], weights, n, filters)
+            rest = sum(weights[t] for t in order[n_ess:])
+            theta = best[n - 1][0] if len(best) >= n else 0.0
+            if n_ess == len(order) or rest <= theta:
+                break
+            n_ess += 1
         self._remember([x[2] for x in best])
         return {i: float(s) for s, i, _ in best}
 
+    def _keyword_pass(self, essential: list[str], weights: dict[str, float], n: int,
+                      filters: Filters | None) -> list[tuple[float, int, Any]]:
+        """(BM25, key, row) of the best chunks holding an essential term: a pool ordered in SQL by BM25 with
+        every term frequency taken as 1, then scored exactly here."""
+        kw = self.keyword
+        where, args = self._where(filters)
+        terms = list(weights)
+
+        def lexeme(t: str) -> str:
+            return "'" + t.replace("'", "''") + "'"
+
+        presence = " + ".join(f"(CASE WHEN tsv @@ %s::tsquery THEN {weights[t]!r}::float8 ELSE 0 END)"
+                              for t in terms)
+        norm = f"(1 + {K1}::float8 * ({1 - B}::float8 + {B / kw.avg_terms!r}::float8 * n_terms))"
+        # the pool is chosen from tsv and n_terms alone (in the row); text and terms are read for the pool only
+        sql = (f"SELECT {', '.join('c.' + x for x in CHUNK_COLUMNS.split(', '))}, c.terms FROM {T}chunks c JOIN "
+               f"(SELECT id, ({presence}) / {norm} AS approx FROM {T}chunks WHERE tsv @@ %s::tsquery AND {where} "
+               "ORDER BY approx DESC, id LIMIT %s) pool USING (id)")
+        with self.store.connection() as conn:
+            rows = conn.execute(sql, [*(lexeme(t) for t in terms), " | ".join(lexeme(t) for t in essential), *args,
+                                      KEYWORD_POOL * n]).fetchall()
+        scored = []
+        for r in rows:
+            tf = Counter(r[-1])
+            norm_d = K1 * (1 - B + B * len(r[-1]) / kw.avg_terms)
+            score = sum(weights[t] * tf[t] / (tf[t] + norm_d) for t in terms if tf[t])
+            scored.append((score, int(r[0]), r))
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        return [x for x in scored[:n] if x[0] > 0]
