@@ -1,17 +1,19 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import haitirag
 from haitirag.chunking import Chunker, ChunkSettings, split_sentences
 from haitirag.corpus import load_corpus
 from haitirag.embedding import HashEmbedder
 from haitirag.records import Document
 
-from .conftest import FIXTURE_CORPUS
+from .conftest import FIXTURE_CORPUS, HASH_MODEL
 
 
 def check_chunks(doc: Document, chunker: Chunker) -> None:
@@ -106,3 +108,37 @@ def test_a_huge_paragraph_is_split_in_pieces_with_the_same_sentences_and_moving_
     assert pieces == whole and len(whole) > 50
     assert len(seen) >= 4 and seen == sorted(seen) and seen[-1] == len(text)  # progress during the paragraph
     assert all(text[s:e].strip() == text[s:e] for s, e in pieces)
+
+
+SAMPLE = FIXTURE_CORPUS.parent / "sentences.jsonl"  # hand-checked boundaries (bench/splitter.py, LICENSE-squad.md)
+
+
+def test_sentence_boundaries_on_the_hand_checked_sample():
+    """The splitter finds the sample's sentence starts (news with abbreviations, initials, times and quotes;
+    SQuAD paragraphs): F1 as measured for Punkt by bench/splitter.py (pysbd, the previous splitter: 0.981)."""
+    tp = fp = fn = 0
+    for line in SAMPLE.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        spans = split_sentences(rec["text"])
+        assert all(rec["text"][a:b] == rec["text"][a:b].strip() and a < b for a, b in spans)
+        got, want = {a for a, _ in spans[1:]}, set(rec["starts"])
+        tp, fp, fn = tp + len(got & want), fp + len(got - want), fn + len(want - got)
+    assert tp + fn >= 300
+    assert 2 * tp / (2 * tp + fp + fn) >= 0.985
+
+
+def test_an_index_split_by_another_splitter_is_rechunked(hash_index, corpus):
+    from haitirag.build import index_status
+    from haitirag.chunking import SPLITTER
+
+    manifest_path = hash_index.path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    assert manifest["chunking"]["splitter"] == SPLITTER
+    assert not index_status(corpus, hash_index.path, model=HASH_MODEL).full
+    del manifest["chunking"]["splitter"]  # as an index written before the splitter was recorded (pysbd)
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    status = index_status(corpus, hash_index.path, model=HASH_MODEL)
+    assert status.full and "splitter" in status.reason
+    index = haitirag.build_index(corpus, hash_index.path, model=HASH_MODEL)
+    assert index.report is not None and index.report.full and index.report.chunks_reused == 0
+    assert index.manifest["chunking"]["splitter"] == SPLITTER

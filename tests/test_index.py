@@ -193,3 +193,25 @@ def test_sources_may_be_any_iterable(hash_index: haitirag.Index):
     names = sorted({d.source or "" for d in hash_index.documents.values()})
     as_list = hash_index.search("court ruling", k=3, sources=names)
     assert as_list and hash_index.search("court ruling", k=3, sources=(n for n in names)) == as_list
+
+
+def test_build_embeds_longest_first_but_returns_vectors_in_chunk_order():
+    import numpy as np
+
+    from haitirag.build import _embed
+    from haitirag.embedding import HashEmbedder
+
+    emb = HashEmbedder(32)
+    texts = [" ".join(["word"] * n) + f" t{n}" for n in (3, 40, 1, 17, 60, 2, 9)] * 11
+    calls: list[list[str]] = []
+    real = emb.encode
+
+    def spy(batch, batch_size=64, show_progress=False):
+        calls.append(list(batch))
+        return real(batch, batch_size=batch_size)
+
+    emb.encode = spy  # type: ignore[method-assign]
+    got = _embed(emb, texts, 16, False)
+    assert np.array_equal(got, real(texts))
+    lengths = [len(t) for batch in calls for t in batch]
+    assert lengths == sorted(lengths, reverse=True) and len(calls) == -(-len(texts) // 32)

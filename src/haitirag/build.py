@@ -516,22 +516,30 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
 
 def _embed(emb: Embedder, texts: list[str], batch_size: int, progress: bool,
            tell: Progress | None = None) -> np.ndarray:
+    """Vectors of ``texts`` (in their order). They are encoded longest first, a batch at a time, so a batch
+    holds texts of similar length (little padding, as the bare encoder sorts them) and the progress moves."""
     import numpy as np
 
     if not texts:
         return np.zeros((0, 1), dtype=np.float32)
     from tqdm import tqdm
 
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    step = max(EMBED_STEP, batch_size)
     parts = []
     with tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not progress) as bar:
-        for i in range(0, len(texts), EMBED_STEP):
+        for i in range(0, len(texts), step):
             if tell:
                 tell("embedding", i, len(texts))
-            parts.append(emb.encode(texts[i:i + EMBED_STEP], batch_size=batch_size))
-            bar.update(len(texts[i:i + EMBED_STEP]))
+            part = [texts[j] for j in order[i:i + step]]
+            parts.append(emb.encode(part, batch_size=batch_size))
+            bar.update(len(part))
     if tell:
         tell("embedding", len(texts), len(texts))
-    return np.concatenate(parts)
+    vectors = np.concatenate(parts)
+    out = np.empty_like(vectors)
+    out[np.asarray(order)] = vectors
+    return out
 
 
 def _manifest_fields(docs: list[Document], chunks: list[Chunk], dimension: int, model: str, precision: str,

