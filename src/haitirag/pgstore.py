@@ -123,7 +123,7 @@ class PgStore:
         self.__password = _password(dsn)
         self.location = mask_dsn(dsn)
         self._pool: Any = None
-        self._build: Any = None  # the build's connection, holding the advisory lock
+        self._build = threading.local()  # .conn: this thread's build connection, holding the advisory lock
         self._pool_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -284,10 +284,12 @@ class PgStore:
                     raise IndexLockedError(f"another build is running on {self.location}; wait for it to finish "
                                            "and build again, or pass --wait SECONDS")
                 time.sleep(0.1)
-            self._build = conn
-            yield
+            self._build.conn = conn
+            try:
+                yield
+            finally:
+                self._build.conn = None
         finally:
-            self._build = None
             conn.close()  # closing releases the lock (and rolls back anything unfinished)
 
     def write(self, manifest: dict[str, Any], docs: list[Document], sentences: dict[str, list[Span]],
@@ -295,10 +297,11 @@ class PgStore:
               lap: Lap) -> dict[str, Any]:
         """Bring the tables to this generation in one transaction; return the manifest written."""
         psycopg = _psycopg()
-        if self._build is None:
+        conn = getattr(self._build, "conn", None)
+        if conn is None:
             raise DatabaseError("internal error: write() outside lock()")
         try:
-            return self._write(self._build, manifest, docs, sentences, chunks, matrix, texts, fresh, index_type, lap)
+            return self._write(conn, manifest, docs, sentences, chunks, matrix, texts, fresh, index_type, lap)
         except psycopg.Error as err:
             raise self._error(err, "writing the index (the previous index is unchanged)") from None
 
@@ -500,9 +503,7 @@ class PgDocuments(Mapping[str, Document]):
         hit = self.cache.get(doc_id)
         if hit is not None:
             return hit
-        if doc_id not in self._known:
-            raise KeyError(doc_id)
-        with self.store.connection() as conn:
+        with self.store.connection() as conn:  # (also a document that a newer build added: see refresh)
             r = conn.execute(f"SELECT {DOC_COLUMNS}, sentences FROM {T}documents WHERE doc_id = %s",
                              (doc_id,)).fetchone()
         if r is None:
