@@ -180,3 +180,26 @@ def test_a_bad_thread_setting_is_a_one_line_error_naming_the_fix(monkeypatch: py
 def test_export_command_prints_the_files(exported: list[Path], capsys: pytest.CaptureFixture[str]):
     assert main(["export"]) == 0
     assert capsys.readouterr().out.split() == [str(p) for p in exported]
+
+
+def test_builds_embed_on_onnx_without_bf16_and_the_vectors_are_torchs(exported: list[Path], tmp_path: Path,
+                                                                       torch_embedder: SentenceTransformerEmbedder,
+                                                                       monkeypatch: pytest.MonkeyPatch):
+    from haitirag import embedding
+    from haitirag.build import build_index
+    from haitirag.index import embed_text
+
+    monkeypatch.setattr(embedding, "cpu_has_bf16", lambda: True)
+    assert isinstance(embedding.build_embedder(DEFAULT_MODEL), SentenceTransformerEmbedder)  # bf16: torch
+    assert isinstance(embedding.build_embedder("hash:16"), embedding.HashEmbedder)
+    monkeypatch.setattr(embedding, "cpu_has_bf16", lambda: False)
+    assert isinstance(embedding.build_embedder(DEFAULT_MODEL), runtime.OnnxEmbedder)
+    corpus = Path(__file__).parent.parent / "corpus"
+    index = build_index(corpus, tmp_path / "index")  # the default build embedder
+    assert index.manifest["precision"] == "fp32"
+    from haitirag.vectors import matrix
+
+    built = matrix(index.vectors)
+    texts = [embed_text(index.documents[c.doc_id].title, c.text) for c in index.chunks]
+    cos = (built * torch_embedder.encode(texts)).sum(axis=1)
+    assert len(texts) >= 2 and cos.min() > 0.9999

@@ -33,7 +33,7 @@ from . import __version__
 from .backend import Store, chunk_rows, open_store
 from .chunking import ChunkSettings
 from .corpus import EXTRACTION, LoadResult, Reuse, load_corpus
-from .embedding import DEFAULT_MODEL, Embedder, make_embedder
+from .embedding import DEFAULT_MODEL, Embedder, build_embedder
 from .errors import HaitiragError
 from .records import Chunk, Document
 from .store import pause
@@ -345,7 +345,7 @@ def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "ind
                             "e.g. --index-type auto")
     settings = settings or ChunkSettings()
     store = open_store(index)
-    emb = embedder or make_embedder(model)
+    emb = embedder or build_embedder(model)
     model = emb.name
     timings: dict[str, float] = {}
     mark = [t0]
@@ -446,7 +446,7 @@ def build_index(corpus: str | Path = "corpus", index: str | Path | Store = "inde
     """
     from .index import Index
 
-    emb = embedder or make_embedder(model)
+    emb = embedder or build_embedder(model)
     store = open_store(index)
     report = update_index(corpus, store, model=model, settings=settings, full=full, progress=progress,
                           embedder=emb, batch_size=batch_size, wait_s=wait_s, on_progress=on_progress,
