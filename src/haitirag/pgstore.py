@@ -11,7 +11,8 @@ Tables (prefix ``haitirag_``)::
     terms      term, df: how many chunks hold each term (BM25's document frequencies)
 
 Indexes: HNSW on ``embedding`` with inner-product operators (vectors are L2-normalised: cosine), GIN on
-``tsv``, btree on (source, date) and on doc_id.
+``tsv``, btree on (source, date), on date and on doc_id. Text, terms and vector are stored out of line, so the
+rows a keyword search scans are narrow (the vector search reads the HNSW index).
 
 Search: dense top-N by pgvector (``SET hnsw.iterative_scan``, so filtered queries in ``WHERE`` still return
 N rows) and keyword top-N, fused by ``index.fuse`` exactly as the folder index. Keyword: the chunks holding
@@ -54,7 +55,7 @@ FORMAT = "haitirag-index"
 FORMAT_VERSION = 1
 T = "haitirag_"  # table prefix
 LOCK_KEY = 0x6861697469726167  # "haitirag": the advisory lock of builds
-HNSW = {"m": 16, "ef_construction": 64, "ef_search": 100}
+HNSW = {"m": 32, "ef_construction": 128, "ef_search": 1000}  # docs/scale-out.md: recall@10 against exact
 KEYWORD_POOL = 4  # keyword candidates scored in Python: this many times N
 K1, B = 1.5, 0.75  # bm25s defaults (keyword.py builds with them)
 INSTALL = "install the PostgreSQL driver with: pip install 'haitirag[postgres]'"
@@ -455,11 +456,13 @@ class PgStore:
                 embedding vector({dim}) NOT NULL,
                 tsv tsvector GENERATED ALWAYS AS (array_to_tsvector(terms)) STORED);
             -- the keyword search tests tsv once per question term and matching row: kept uncompressed in the row
+            -- while text, terms and the vector (read from the HNSW index) go out of line: narrow rows to scan
             ALTER TABLE {T}chunks ALTER COLUMN tsv SET STORAGE PLAIN, ALTER COLUMN body SET STORAGE EXTERNAL,
-                ALTER COLUMN terms SET STORAGE EXTERNAL;
+                ALTER COLUMN terms SET STORAGE EXTERNAL, ALTER COLUMN embedding SET STORAGE EXTERNAL;
             CREATE TABLE IF NOT EXISTS {T}terms (term text PRIMARY KEY, df int NOT NULL);
             CREATE INDEX IF NOT EXISTS {T}chunks_tsv ON {T}chunks USING gin (tsv);
             CREATE INDEX IF NOT EXISTS {T}chunks_source_date ON {T}chunks (source, date);
+            CREATE INDEX IF NOT EXISTS {T}chunks_date ON {T}chunks (date);
             CREATE INDEX IF NOT EXISTS {T}chunks_doc ON {T}chunks (doc_id);
         """)
 
@@ -687,15 +690,17 @@ class PgGeneration:
             return {}
         weights = {t: kw.idf(t) * c for t, c in counts.items()}
         order = sorted(weights, key=lambda t: (-weights[t], t))
-        common = max(1000, self.keyword.size // 50)
+        common = max(1000, self.keyword.size // 50)  # first pass: the less common terms (at least one)
         n_ess = max(1, sum(kw.df[kw.vocab[t]] <= common for t in order))
         while True:
             best = self._keyword_pass(order[:n_ess], weights, n, filters)
-            rest = sum(weights[t] for t in order[n_ess:])
             theta = best[n - 1][0] if len(best) >= n else 0.0
-            if n_ess == len(order) or rest <= theta:
+            need = n_ess  # the fewest essential terms whose complement's weights sum to at most theta
+            while need < len(order) and sum(weights[t] for t in order[need:]) > theta:
+                need += 1
+            if need == n_ess:
                 break
-            n_ess += 1
+            n_ess = need
         self._remember([x[2] for x in best])
         return {i: float(s) for s, i, _ in best}
 
