@@ -81,9 +81,11 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-def latency(index: Index, questions: list[str], **filters) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def latency(index: Index, questions: list[str], vecs: np.ndarray,  # type: ignore[no-untyped-def]
+            **filters) -> tuple[float, float]:
     times = []
-    for q in questions:
+    for q, vec in zip(questions, vecs, strict=False):
+        index.remember_query(q, vec)  # the question's vector, as the answerer hands it to search
         t0 = time.perf_counter()
         index.search(q, k=5, **filters)
         times.append(1000 * (time.perf_counter() - t0))
@@ -92,7 +94,7 @@ def latency(index: Index, questions: list[str], **filters) -> tuple[float, float
 
 def print_scale(n: int, queries: int, t_folder: float, t_pg: float, lat: dict, rec: dict,  # type: ignore[type-arg]
                 filters: list[str]) -> None:
-    print(f"\n{n:,} chunks (SQuAD v1.1 dev paragraphs repeated and perturbed, hash:384 vectors), "
+    print(f"\n{n:,} chunks (SQuAD v1.1 dev paragraphs repeated and perturbed; MiniLM-like vectors), "
           f"{queries} questions, k 5\n")
     print("| | folder (FAISS HNSW + BM25 files) | PostgreSQL 18 + pgvector 0.8 |")
     print("|---|---:|---:|")
@@ -101,7 +103,26 @@ def print_scale(n: int, queries: int, t_folder: float, t_pg: float, lat: dict, r
         (f50, f99), (p50, p99) = lat[("folder", name)], lat[("postgres", name)]
         print(f"| hybrid search p50 / p99, filter: {name} | {f50:.1f} / {f99:.1f} ms | {p50:.1f} / {p99:.1f} ms |")
     print(f"| vector recall@10 vs exact, no filter / one source | | {rec['none']:.3f} / "
-          f"{rec['one source (10 %)']:.3f} |")
+          f"{rec['one source (10 %)']:.3f} |", flush=True)
+
+
+def ann_recall(index: Index, matrix: np.ndarray, qvecs: np.ndarray, allowed: np.ndarray) -> dict[str, float]:
+    """Share of exact search's top 10 that the database's vector search returns, without and with a filter."""
+    filt = index._filters([SOURCES[3]], None, None, True)
+    rows: dict[int, int] = {}
+    out: dict[str, list[float]] = {"none": [], "one source (10 %)": []}
+    for vec in qvecs:
+        exact = matrix @ vec
+        for name, mask in (("none", None), ("one source (10 %)", allowed)):
+            s = exact if mask is None else np.where(mask, exact, -np.inf)
+            want = {int(i) for i in np.argsort(-s, kind="stable")[:10]}
+            got = set()
+            for k, _ in index.generation.dense(vec[None, :], 10, None if mask is None else filt):
+                if k not in rows:
+                    rows[k] = int(index.chunks[k].chunk_id[1:])
+                got.add(rows[k])
+            out[name].append(len(got & want) / 10)
+    return {k: float(np.mean(v)) for k, v in out.items()}
 
 
 def main() -> None:
@@ -117,65 +138,22 @@ def main() -> None:
     args = ap.parse_args()
     import shutil
 
-    shutil.rmtree(args.work, ignore_errors=True)
+    from haitirag import build_index
+    from haitirag.vectors import matrix as all_vectors
 
+    shutil.rmtree(args.work, ignore_errors=True)
     paragraphs = [json.loads(line) for line in Path(args.corpus).open(encoding="utf-8")]
     questions = [json.loads(line) for line in Path(args.questions).open(encoding="utf-8")]
     questions = [q for q in questions if q.get("gold_ids") and not q.get("is_impossible")]
     sample = [q["question"] for q in random.Random(1).sample(questions, args.queries)]
     server = pgserver.start(fsync=True, settings={"shared_buffers": "1GB", "max_wal_size": "4GB"})
-    rows = []
     try:
-        # -- scale ----------------------------------------------------------------------------------------------
-        if args.chunks > 0:  # (0: the recall part only)
-            emb = HashEmbedder(384)
-            docs, chunks = corpus_rows(paragraphs, args.chunks)
-            texts = [embed_text(d.title, d.text) for d in docs]
-            matrix = emb.encode(texts)
-            folder = FolderStore(Path(args.work) / "scale")
-            pg = open_store(server.createdb("scale"))
-            t_folder, laps_folder = write(folder, docs, chunks, matrix, texts, emb.name, "auto")
-            t_pg, laps_pg = write(pg, docs, chunks, matrix, texts, emb.name)
-            print(f"write folder {t_folder:.1f} s {laps_folder}\nwrite postgres {t_pg:.1f} s {laps_pg}", flush=True)
-            f_index, p_index = Index.load(folder, embedder=emb), Index.load(pg, embedder=emb)
-            filters = {"none": {}, "one source (10 %)": {"sources": [SOURCES[3]]},
-                       "date range (1/5)": {"date_from": "2021-01-01", "date_to": "2021-12-31"}}
-            lat = {}
-            for name, f in filters.items():
-                for label, idx in (("folder", f_index), ("postgres", p_index)):
-                    latency(idx, sample[:20], **f)  # warm up
-                    lat[(label, name)] = latency(idx, sample, **f)
-            # ANN recall@10 against exact, on the same vectors
-            key_to_row = {}
-            recalls: dict[str, list[float]] = {"none": [], "one source (10 %)": []}
-            allowed = np.array([d.source == SOURCES[3] for d in docs])
-            for q in sample:
-                vec = emb.encode([q])
-                exact = matrix @ vec[0]
-                for name, mask in (("none", None), ("one source (10 %)", allowed)):
-                    s = exact if mask is None else np.where(mask, exact, -np.inf)
-                    want = {int(i) for i in np.argsort(-s, kind="stable")[:10]}
-                    got_keys = p_index.generation.dense(vec, 10, None if mask is None else
-                                                        p_index._filters([SOURCES[3]], None, None, True))
-                    got = set()
-                    for k, _ in got_keys:
-                        if k not in key_to_row:
-                            key_to_row[k] = int(p_index.chunks[k].chunk_id[1:])
-                        got.add(key_to_row[k])
-                    recalls[name].append(len(got & want) / 10)
-            mean = {k: float(np.mean(v)) for k, v in recalls.items()}
-            print_scale(args.chunks, args.queries, t_folder, t_pg, lat, mean, list(filters))
-
-        # -- recall on SQuAD with the real model ---------------------------------------------------------------
-        from haitirag import build_index
-
-        local = build_index(args.corpus, args.squad_index)  # the default model; reused when up to date
+        # -- recall@5 on SQuAD v1.1 dev, the real model, the same rows and vectors in both stores ----------------
+        local = build_index(args.corpus, args.squad_index)  # the default model, by its name; reused when built
         sq_docs = sorted(local.documents.values(), key=lambda d: d.path)
         order = {d.doc_id: i for i, d in enumerate(sq_docs)}
         sq_chunks = sorted(local.chunks, key=lambda c: (order[c.doc_id], c.start))
         row_of = {c.chunk_id: i for i, c in enumerate(local.chunks)}
-        from haitirag.vectors import matrix as all_vectors
-
         vectors = all_vectors(local.vectors)[[row_of[c.chunk_id] for c in sq_chunks]]
         sq_texts = [embed_text(local.documents[c.doc_id].title, c.text) for c in sq_chunks]
         sq_pg = open_store(server.createdb("squad"))
@@ -187,7 +165,8 @@ def main() -> None:
         remote = Index.load(sq_pg, embedder=local.embedder)
         hits = {"folder": 0, "postgres": 0}
         same_top5 = 0
-        for q in questions[::args.every]:
+        asked = questions[::args.every]
+        for q in asked:
             vec = local.embed_query(q["question"])
             tops = {}
             for label, idx in (("folder", local), ("postgres", remote)):
@@ -196,17 +175,44 @@ def main() -> None:
                 tops[label] = [p.chunk_id for p in passages]
                 hits[label] += any(p.doc_id in q["gold_ids"] for p in passages)
             same_top5 += tops["folder"] == tops["postgres"]
-        n = len(questions[::args.every])
-        rows.append(("squad", n, hits["folder"] / n, hits["postgres"] / n, same_top5 / n, len(sq_chunks)))
+        n = len(asked)
+        print(f"SQuAD v1.1 dev, {n:,} answerable questions, {len(sq_chunks):,} chunks, all-MiniLM-L6-v2, hybrid k 5: "
+              f"recall@5 folder {hits['folder'] / n:.4f}, PostgreSQL {hits['postgres'] / n:.4f} (difference "
+              f"{(hits['postgres'] - hits['folder']) / n:+.4f}); same top 5 for {100 * same_top5 / n:.1f} % of the "
+              "questions", flush=True)
+        if args.chunks <= 0:
+            return
+
+        # -- scale: perturbed real text, MiniLM-like vectors (the dev chunks' own and noisy copies) -------------
+        docs, chunks = corpus_rows(paragraphs, args.chunks)
+        texts = [embed_text(d.title, d.text) for d in docs]
+        rng = np.random.default_rng(14)
+        reps = -(-args.chunks // len(vectors))
+        matrix = np.concatenate([vectors] + [vectors + rng.normal(0, 0.02, vectors.shape).astype(np.float32)
+                                             for _ in range(reps - 1)])[:args.chunks]
+        matrix = (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
+        qvecs = local.embedder.encode(sample)
+        emb = HashEmbedder(384)  # (never asked: every question's vector is given with remember_query)
+        folder = FolderStore(Path(args.work) / "scale")
+        pg = open_store(server.createdb("scale"))
+        t_folder, laps_folder = write(folder, docs, chunks, matrix, texts, emb.name, "auto")
+        t_pg, laps_pg = write(pg, docs, chunks, matrix, texts, emb.name)
+        print(f"write folder {t_folder:.1f} s {laps_folder}\nwrite postgres {t_pg:.1f} s {laps_pg}", flush=True)
+        f_index, p_index = Index.load(folder, embedder=emb), Index.load(pg, embedder=emb)
+        filters = {"none": {}, "one source (10 %)": {"sources": [SOURCES[3]]},
+                   "date range (1/5)": {"date_from": "2021-01-01", "date_to": "2021-12-31"}}
+        lat = {}
+        for name, f in filters.items():
+            for label, idx in (("folder", f_index), ("postgres", p_index)):
+                latency(idx, sample[:20], qvecs[:20], **f)  # warm up
+                lat[(label, name)] = latency(idx, sample, qvecs, **f)
+        allowed = np.array([d.source == SOURCES[3] for d in docs])
+        recall = ann_recall(p_index, matrix, qvecs, allowed)
+        print_scale(args.chunks, args.queries, t_folder, t_pg, lat, recall, list(filters))
     finally:
         for s in list(getattr(sys.modules.get("haitirag.pgstore"), "_stores", {}).values()):
             s.close()
         server.stop()
-
-    _, n, r_f, r_p, same, n_chunks = rows[0]
-    print(f"\nSQuAD v1.1 dev, {n:,} answerable questions, {n_chunks:,} chunks, all-MiniLM-L6-v2, hybrid k 5:")
-    print(f"recall@5 folder {r_f:.4f}, PostgreSQL {r_p:.4f} (difference {r_p - r_f:+.4f}); "
-          f"same top 5 for {100 * same:.1f} % of the questions")
 
 
 if __name__ == "__main__":
