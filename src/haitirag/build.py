@@ -516,8 +516,8 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
 
 def _embed(emb: Embedder, texts: list[str], batch_size: int, progress: bool,
            tell: Progress | None = None) -> np.ndarray:
-    """Vectors of ``texts`` (in their order). They are encoded longest first, a batch at a time, so a batch
-    holds texts of similar length (little padding, as the bare encoder sorts them) and the progress moves."""
+    """Vectors of ``texts`` (in their order). They are encoded longest first, ``EMBED_STEP`` at a time, so a
+    batch holds texts of similar length (little padding, as the bare encoder sorts them) and progress moves."""
     import numpy as np
 
     if not texts:
@@ -525,7 +525,7 @@ def _embed(emb: Embedder, texts: list[str], batch_size: int, progress: bool,
     from tqdm import tqdm
 
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    step = max(EMBED_STEP, batch_size)
+    step = EMBED_STEP
     parts = []
     with tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not progress) as bar:
         for i in range(0, len(texts), step):
