@@ -479,8 +479,9 @@ def test_watch_command_stops_cleanly_on_ctrl_c(corpus: Path, tmp_path: Path):
     index = tmp_path / "index"
     proc = subprocess.Popen([sys.executable, "-m", "haitirag", "watch", "--corpus", str(corpus), "--index",
                              str(index), "--model", HASH_MODEL, "--interval", "0.1", "--debounce", "0.3", "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a terminal,
+    try:  # even when the tests themselves run in the background (there SIGINT is ignored, and children inherit it)
         deadline = time.monotonic() + 60
         while not (index / "manifest.json").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
