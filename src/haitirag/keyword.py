@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["KeywordIndex", "tokenize"]
+__all__ = ["KeywordIndex", "QueryTerms", "tokenize"]
 
 # bm25s.stopwords.STOPWORDS_EN (from NLTK; bm25s is MIT-licensed): what ``stopwords="en"`` removes
 STOPWORDS = frozenset(("a an and are as at be but by for if in into is it no not of on or such that the their then "
@@ -45,7 +45,23 @@ def tokenize(texts: Sequence[str], stemmer: Any = None) -> list[list[str]]:
     return [[stems[w] for w in words] for words in split]
 
 
-class KeywordIndex:
+class QueryTerms:
+    """A question's terms as the keyword index counts them (``tokenize`` with the English stemmer, loaded once
+    per instance); shared by the folder's ``KeywordIndex`` and PostgreSQL's statistics."""
+
+    _stemmer: Any = None
+
+    @property
+    def stemmer(self) -> Any:
+        if self._stemmer is None:
+            self._stemmer = _stemmer()
+        return self._stemmer
+
+    def query_tokens(self, query: str) -> list[str]:
+        return tokenize([query], self.stemmer)[0]
+
+
+class KeywordIndex(QueryTerms):
     """BM25 over the chunks: ``scores(query)`` gives every chunk's score."""
 
     def __init__(self, vocab: dict[str, int], data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, size: int):
@@ -93,15 +109,6 @@ class KeywordIndex:
                 or (len(indices) and int(indices.max()) >= size):
             raise ValueError("BM25 files do not fit together")
         return cls(vocab, data.astype(np.float32, copy=False), indices, indptr, size)
-
-    @property
-    def stemmer(self) -> Any:
-        if self._stemmer is None:
-            self._stemmer = _stemmer()
-        return self._stemmer
-
-    def query_tokens(self, query: str) -> list[str]:
-        return tokenize([query], self.stemmer)[0]
 
     def document_frequency(self) -> np.ndarray:
         """Chunks holding each term, by column."""

@@ -45,6 +45,7 @@ import numpy as np
 
 from .backend import Filters, Lap, Previous, Span
 from .errors import DatabaseError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
+from .keyword import QueryTerms
 from .records import Chunk, Document
 
 __all__ = ["PgStore", "mask_dsn"]
@@ -584,25 +585,11 @@ class PgVectors:
         self.d, self.ntotal = d, ntotal
 
 
-class PgKeyword:
+class PgKeyword(QueryTerms):
     """BM25 statistics from the ``terms`` table, for the keyword search and the answer's ranker."""
 
     def __init__(self, vocab: dict[str, int], df: np.ndarray, size: int, avg_terms: float):
         self.vocab, self.df, self.size, self.avg_terms = vocab, df, size, avg_terms
-        self._stemmer: Any = None
-
-    @property
-    def stemmer(self) -> Any:
-        if self._stemmer is None:
-            from .keyword import _stemmer
-
-            self._stemmer = _stemmer()
-        return self._stemmer
-
-    def query_tokens(self, query: str) -> list[str]:
-        from .keyword import tokenize
-
-        return tokenize([query], self.stemmer)[0]
 
     def document_frequency(self) -> np.ndarray:
         return self.df
