@@ -130,17 +130,21 @@ class Index:
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path | Store = "index", model: str | None = None,
-             embedder: Embedder | None = None) -> Index:
+             embedder: Embedder | None = None, known: tuple[Hashable, dict[str, Any]] | None = None) -> Index:
         """Open the index at ``path`` (a folder, or a ``postgresql://`` database): the manifest's generation,
         checked (every file's checksum; the database's counts).
 
         Should a build swap in a new generation (and prune the one being read) while this reads,
-        the read starts again with the new manifest.
+        the read starts again with the new manifest. ``known``: a (stamp, manifest) pair the caller has just
+        read, used while the store's stamp is still the same (the manifest is not parsed twice).
         """
         store = open_store(path)
         for attempt in range(3):
             stamp = store.stamp()
-            manifest = store.read_manifest()
+            if attempt == 0 and known is not None and known[0] == stamp:
+                manifest = known[1]
+            else:
+                manifest = store.read_manifest()
             try:
                 index = cls._load_generation(store, manifest, model, embedder)
             except IndexCorruptError:
@@ -323,15 +327,17 @@ def load_index(path: str | Path | Store = "index", model: str | None = None, *, 
     With ``preload`` the embedding model starts loading in the background while the index files are read
     (a new process about to answer: the command line, a server starting).
     """
-    embedder = None
+    embedder, known = None, None
     store = open_store(path)
     if preload:
         try:
+            stamp = store.stamp()
             manifest = store.read_manifest()
+            known = (stamp, manifest)
         except HaitiragError:
             manifest = None  # Index.load says what is wrong
         if manifest is not None and isinstance(manifest.get("model"), str) and (model is None or
                                                                                  model == manifest["model"]):
             embedder = make_embedder(manifest["model"], precision=str(manifest.get("precision", "auto")), onnx=True)
             getattr(embedder, "preload", lambda: None)()
-    return Index.load(store, model=model, embedder=embedder)
+    return Index.load(store, model=model, embedder=embedder, known=known)
