@@ -257,7 +257,7 @@ def test_status_command(hash_index: haitirag.Index, corpus: Path, tmp_path: Path
 
 def test_damaged_index_is_rebuilt_not_trusted(hash_index: haitirag.Index, corpus: Path):
     gen = hash_index.path / f"gen-{hash_index.manifest['generation']}"
-    (gen / "chunks.jsonl").write_text("damaged\n")
+    (gen / "chunks.npy").write_bytes(b"damaged\n")
     status = index_status(corpus, hash_index.path, model=HASH_MODEL)
     assert status.full and status.reason.startswith("index unusable")
     index = haitirag.build_index(corpus, hash_index.path, model=HASH_MODEL)

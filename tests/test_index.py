@@ -9,7 +9,7 @@ import pytest
 
 import haitirag
 from haitirag.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError, QueryError
-from haitirag.store import build_lock
+from haitirag.store import build_lock, read_manifest
 
 from .conftest import HASH_MODEL
 
@@ -56,13 +56,18 @@ def test_filters(hash_index: haitirag.Index):
 def test_save_load_round_trip(hash_index: haitirag.Index):
     loaded = haitirag.load_index(hash_index.path)
     assert loaded.manifest == hash_index.manifest
-    assert loaded.chunks == hash_index.chunks
+    assert list(loaded.chunks) == list(hash_index.chunks) and len(loaded.chunks) == 7
+    assert dict(loaded.documents) == dict(hash_index.documents)
+    for c in loaded.chunks:  # offsets end to end: the chunk is its document's text at its span
+        assert loaded.documents[c.doc_id].text[c.start:c.end] == c.text
     for q in QUERIES:
         assert loaded.search(q, k=5) == hash_index.search(q, k=5)
     m = loaded.manifest
     assert m["model"] == HASH_MODEL and m["dimension"] == 64
     assert m["counts"] == {"documents": 5, "chunks": len(loaded.chunks)}
-    assert {d["path"] for d in m["documents"].values()} >= {"court.md", "haiti_report.txt"}
+    assert "documents" not in m  # the per-document catalog is read by builds, not by load_index
+    catalog = read_manifest(loaded.path)["documents"]
+    assert {d["path"] for d in catalog.values()} >= {"court.md", "haiti_report.txt"}
 
 
 def _gen(index: haitirag.Index) -> Path:
@@ -98,15 +103,16 @@ def test_mismatched_index_is_refused(hash_index: haitirag.Index):
 
 
 def test_counts_mismatch_is_refused(hash_index: haitirag.Index):
-    chunks = _gen(hash_index) / "chunks.jsonl"
-    lines = chunks.read_text().splitlines(keepends=True)
-    chunks.write_text("".join(lines[:-1]))
-    manifest_path = hash_index.path / "manifest.json"  # re-sign the file so only the counts disagree
-    m = json.loads(manifest_path.read_text())
     import hashlib
 
-    digest = hashlib.sha256(chunks.read_bytes()).hexdigest()
-    m["files"]["chunks.jsonl"] = {"bytes": chunks.stat().st_size, "sha256": digest}
+    import numpy as np
+
+    manifest_path = hash_index.path / "manifest.json"  # re-sign the files so only the counts disagree
+    m = json.loads(manifest_path.read_text())
+    for name in ("chunks.npy", "chunk_ids.npy"):
+        path = _gen(hash_index) / name
+        np.save(path, np.load(path)[:-1])
+        m["files"][name] = {"bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     manifest_path.write_text(json.dumps(m))
     with pytest.raises(IndexCorruptError, match="inconsistent"):
         haitirag.load_index(hash_index.path)

@@ -51,3 +51,23 @@ def test_files_that_do_not_fit_together_are_refused(hash_index: haitirag.Index, 
     np.save(bad / "indptr.csc.index.npy", np.load(gen / "indptr.csc.index.npy")[:-3])
     with pytest.raises(ValueError, match="do not fit"):
         KeywordIndex.load(bad)
+
+
+def test_top_is_the_best_rows_of_scores():
+    """``top`` (which ranks only rows at or above a lower bound) equals a full sort of ``scores``."""
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(40)]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 12)), p=np.linspace(2, 0.1, 40) / 42.0))
+             for _ in range(3000)]
+    index = KeywordIndex.build(texts)
+    for trial in range(60):
+        query = " ".join(rng.choice(words, size=int(rng.integers(1, 5))))
+        n = int(rng.integers(1, 80))
+        allowed = rng.random(len(texts)) < 0.3 if trial % 2 else None
+        scores = index.scores(query)
+        if allowed is not None:
+            scores = np.where(allowed, scores, 0)
+        rows = [i for i in np.lexsort((np.arange(len(scores)), -scores)) if scores[i] > 0][:n]
+        got = index.top(query, n, allowed)
+        assert list(got) == rows and all(got[i] == scores[i] for i in rows), (query, n)
+    assert index.top("nothing here", 5) == {}

@@ -211,7 +211,7 @@ def corrupt(location: str) -> None:
     else:
         store = open_store(location)
         manifest = store.read_manifest()
-        (Path(location) / f"gen-{manifest['generation']}" / "chunks.jsonl").write_text("{}\n", encoding="utf-8")
+        (Path(location) / f"gen-{manifest['generation']}" / "chunks.npy").write_bytes(b"{}\n")
 
 
 def test_damaged_index_and_other_model_refused(built: haitirag.Index, corpus: Path, location: str):

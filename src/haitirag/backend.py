@@ -16,11 +16,10 @@ the filters applied where the data are (a boolean mask over FAISS rows here, ``W
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
@@ -100,9 +99,11 @@ class Store(Protocol):
 
     def stamp(self) -> Hashable | None: ...
 
-    def read_manifest(self) -> dict[str, Any]: ...
+    def read_manifest(self, catalog: bool = True) -> dict[str, Any]: ...
 
-    def check(self, manifest: dict[str, Any]) -> None: ...
+    def check(self, manifest: dict[str, Any]) -> None: ...  # cheap: before every load
+
+    def verify(self, manifest: dict[str, Any]) -> None: ...  # everything (``haitirag verify``)
 
     def load(self, manifest: dict[str, Any]) -> Generation: ...
 
@@ -149,21 +150,38 @@ def top_rows(scores: np.ndarray, n: int, allowed: np.ndarray | None) -> list[int
 
 
 class FolderGeneration:
-    """A generation read from the index folder: FAISS vectors and the BM25 matrix in memory, row i = chunk i."""
+    """A generation of the index folder: the records as memory-mapped columns (``columns.py``; or plain
+    mappings, for an index made in memory), FAISS vectors and the BM25 matrix, row i = chunk i."""
 
-    def __init__(self, documents: dict[str, Document], sentences: dict[str, list[Span]], chunks: list[Chunk],
-                 vectors: Any, keyword: KeywordIndex):
+    def __init__(self, documents: Mapping[str, Document], sentences: Mapping[str, list[Span]],
+                 chunks: Sequence[Chunk], vectors: Any, keyword: KeywordIndex):
         self.documents, self.sentences, self.chunks = documents, sentences, chunks
         self.vectors, self.keyword = vectors, keyword
+        self._last: tuple[Filters, np.ndarray] | None = None  # the last filter's mask (hybrid asks twice)
 
     def sources(self) -> set[str]:
+        from .columns import Documents
+
+        if isinstance(self.documents, Documents):
+            return self.documents.sources()
         return {doc.source or "" for doc in self.documents.values()}
 
     def allowed(self, filters: Filters | None) -> np.ndarray | None:
+        from .columns import Chunks, Documents
+
         if filters is None:
             return None
-        ok = {doc_id: filters.allows(doc) for doc_id, doc in self.documents.items()}
-        return np.fromiter((ok[c.doc_id] for c in self.chunks), dtype=bool, count=len(self.chunks))
+        last = self._last
+        if last is not None and last[0] == filters:
+            return last[1]
+        if isinstance(self.documents, Documents) and isinstance(self.chunks, Chunks):
+            ok_rows = self.documents.allowed(filters.sources, filters.date_from, filters.date_to, filters.keep_undated)
+            mask = np.asarray(ok_rows[self.chunks.doc_rows])
+        else:
+            ok = {doc_id: filters.allows(doc) for doc_id, doc in self.documents.items()}
+            mask = np.fromiter((ok[c.doc_id] for c in self.chunks), dtype=bool, count=len(self.chunks))
+        self._last = (filters, mask)
+        return mask
 
     def dense(self, vec: np.ndarray, n: int, filters: Filters | None) -> list[tuple[int, float]]:
         from .vectors import search
@@ -171,8 +189,7 @@ class FolderGeneration:
         return search(self.vectors, vec, n, self.allowed(filters))
 
     def keyword_top(self, query: str, n: int, filters: Filters | None) -> dict[int, float]:
-        bm = self.keyword.scores(query)
-        return {i: float(bm[i]) for i in top_rows(bm, n, self.allowed(filters)) if bm[i] > 0}
+        return self.keyword.top(query, n, self.allowed(filters))
 
 
 class FolderStore:
@@ -195,36 +212,42 @@ class FolderStore:
 
         return manifest_stamp(self.path)
 
-    def read_manifest(self) -> dict[str, Any]:
+    def read_manifest(self, catalog: bool = True) -> dict[str, Any]:
         from .store import read_manifest
 
-        return read_manifest(self.path)
+        return read_manifest(self.path, catalog=catalog)
 
     def check(self, manifest: dict[str, Any]) -> None:
         from .store import verify_files
 
         verify_files(self.path, manifest)
 
+    def verify(self, manifest: dict[str, Any]) -> None:
+        """Every file's SHA-256, then a full load and every chunk's offsets against its document's text."""
+        from .columns import Documents
+        from .store import verify_files
+
+        verify_files(self.path, manifest, full=True)
+        gen = self.load(manifest)
+        try:
+            cast(Documents, gen.documents).cols.check_offsets()
+        except (ValueError, UnicodeDecodeError) as err:
+            raise IndexCorruptError(f"index {self.path} is damaged ({err}); run `haitirag build --full` to rebuild it"
+                                    ) from err
+
     def load(self, manifest: dict[str, Any]) -> FolderGeneration:
         import faiss
 
+        from .columns import Chunks, Documents, Sentences, open_columns
         from .keyword import KeywordIndex
         from .store import generation_dir
         from .vectors import configure
 
         gen = generation_dir(self.path, manifest)
         try:
-            documents: dict[str, Document] = {}
-            sentences: dict[str, list[Span]] = {}
-            with (gen / "documents.jsonl").open(encoding="utf-8") as f:
-                for line in f:
-                    rec = json.loads(line)
-                    doc = Document.from_json(rec)
-                    documents[doc.doc_id] = doc
-                    sentences[doc.doc_id] = [(int(s), int(e)) for s, e in rec["sentences"]]
-            with (gen / "chunks.jsonl").open(encoding="utf-8") as f:
-                chunks = [Chunk.from_json(json.loads(line)) for line in f]
-            vectors = faiss.read_index(str(gen / "vectors.faiss"))
+            documents = Documents(open_columns(gen))
+            sentences, chunks = Sentences(documents), Chunks(documents)
+            vectors = faiss.read_index(str(gen / "vectors.faiss"), faiss.IO_FLAG_MMAP_IFC)
             configure(vectors, manifest.get("vectors"))
             keyword = KeywordIndex.load(gen / "bm25")
         except (OSError, ValueError, KeyError, RuntimeError) as err:
@@ -243,23 +266,25 @@ class FolderStore:
         return build_lock(self.path, wait_s=wait_s)
 
     def stored_documents(self, manifest: dict[str, Any]) -> Iterator[Document]:
+        from .columns import Documents, open_columns
         from .store import generation_dir
 
-        with (generation_dir(self.path, manifest) / "documents.jsonl").open(encoding="utf-8") as f:
-            for line in f:
-                yield Document.from_json(json.loads(line))
+        docs = Documents(open_columns(generation_dir(self.path, manifest)))
+        for row in range(len(docs)):
+            yield docs.at(row)
 
     def previous(self, manifest: dict[str, Any]) -> list[Previous]:
+        from .columns import Chunks, Documents
+        from .store import verify_files
         from .vectors import matrix
 
-        self.check(manifest)
+        verify_files(self.path, manifest, full=True)  # what is reused is checked in full
         old = self.load(manifest)
         vectors = matrix(old.vectors)
-        rows: dict[str, list[int]] = {}
-        for i, c in enumerate(old.chunks):
-            rows.setdefault(c.doc_id, []).append(i)
-        return [Previous(doc, old.sentences[doc_id], [old.chunks[i] for i in rows.get(doc_id, [])],
-                         vectors[rows.get(doc_id, [])]) for doc_id, doc in old.documents.items()]
+        docs, chunks = cast(Documents, old.documents), cast(Chunks, old.chunks)  # (load makes these)
+        rows = chunks.rows_of()
+        return [Previous(doc, old.sentences[doc.doc_id], [chunks[i] for i in rows.get(row, [])],
+                         vectors[rows.get(row, [])]) for row, doc in ((r, docs.at(r)) for r in range(len(docs)))]
 
     def vector_type(self, index_type: str, n: int) -> str:
         from .vectors import resolve
@@ -275,6 +300,7 @@ class FolderStore:
         import faiss
 
         from . import vectors as dense
+        from .columns import write_columns
         from .keyword import KeywordIndex
         from .store import new_tmp_dir, pause, write_generation
 
@@ -287,12 +313,7 @@ class FolderStore:
             except RuntimeError as err:  # faiss reports I/O errors as RuntimeError
                 raise OSError(f"vectors.faiss: {err}") from err
             pause("vectors written")
-            with (tmp / "chunks.jsonl").open("w", encoding="utf-8") as f:
-                for c in chunks:
-                    f.write(json.dumps(c.to_json(), ensure_ascii=False) + "\n")
-            with (tmp / "documents.jsonl").open("w", encoding="utf-8") as f:
-                for d in docs:
-                    f.write(json.dumps({**d.to_json(), "sentences": sentences[d.doc_id]}, ensure_ascii=False) + "\n")
+            write_columns(tmp, docs, sentences, chunks)
             pause("records written")
             lap("write vectors and records")
             (tmp / "bm25").mkdir()

@@ -14,6 +14,7 @@ __all__ = ["main"]
 EPILOG = """examples:
   haitirag build                                   # index corpus/ into index/ (only what changed)
   haitirag status                                  # what changed in corpus/ since the last build
+  haitirag verify                                  # check every file of index/ (checksums, records)
   haitirag watch                                   # rebuild whenever corpus/ changes
   haitirag search "Why was Kenya's deployment blocked?" -k 3
   haitirag ask "Which court blocked Kenya's deployment?"
@@ -95,6 +96,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"`haitirag build` will embed {report.documents_to_embed} document(s) and reuse the rest")
     else:
         print("up to date: `haitirag build` has nothing to do")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .index import verify_index
+
+    result = verify_index(args.index)
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"{result['index']} is sound: generation {result['generation']}, {result['documents']:,} documents, "
+              f"{result['chunks']:,} chunks, {result['files']} files ({result['bytes'] / 1e6:,.1f} MB) checked in "
+              f"{result['seconds']:.1f} s")
     return 0
 
 
@@ -223,6 +237,11 @@ def _parser() -> argparse.ArgumentParser:
     build_options(p)
     p.add_argument("--limit", type=int, default=20, help="documents listed per kind of change (default: 20)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
+
+    p = add("verify", cmd_verify, "check the whole index: every file's SHA-256, the records, every chunk's offsets "
+            "(a load checks sizes and the smaller files only)", "haitirag verify --index index")
+    p.add_argument("--index", default="index", help=INDEX_HELP)
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = add("watch", cmd_watch, "rebuild the index whenever files in the corpus change (polling, debounced)",
             "haitirag watch --corpus corpus --index index --debounce 2")

@@ -23,7 +23,7 @@ from .records import Answer, Chunk, Document, Passage
 if TYPE_CHECKING:
     from .build import BuildReport
 
-__all__ = ["MAX_QUERY_CHARS", "Index", "clean_query", "fuse", "load_index"]
+__all__ = ["MAX_QUERY_CHARS", "Index", "clean_query", "fuse", "load_index", "verify_index"]
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class Index:
             if attempt == 0 and known is not None and known[0] == stamp:
                 manifest = known[1]
             else:
-                manifest = store.read_manifest()
+                manifest = store.read_manifest(catalog=False)
             try:
                 index = cls._load_generation(store, manifest, model, embedder)
             except IndexCorruptError:
@@ -186,7 +186,7 @@ class Index:
             if stamp == self._stamp:
                 return False
             try:
-                manifest = self.store.read_manifest()
+                manifest = self.store.read_manifest(catalog=False)
             except HaitiragError as err:
                 log.warning("not switching to the new index at %s: %s", self.path, err)
                 self._stamp = stamp  # retry when the manifest changes again
@@ -332,7 +332,7 @@ def load_index(path: str | Path | Store = "index", model: str | None = None, *, 
     if preload:
         try:
             stamp = store.stamp()
-            manifest = store.read_manifest()
+            manifest = store.read_manifest(catalog=False)
             known = (stamp, manifest)
         except HaitiragError:
             manifest = None  # Index.load says what is wrong
@@ -341,3 +341,21 @@ def load_index(path: str | Path | Store = "index", model: str | None = None, *, 
             embedder = make_embedder(manifest["model"], precision=str(manifest.get("precision", "auto")), onnx=True)
             getattr(embedder, "preload", lambda: None)()
     return Index.load(store, model=model, embedder=embedder, known=known)
+
+
+def verify_index(path: str | Path | Store = "index") -> dict[str, Any]:
+    """Check everything (``haitirag verify``): a folder's every file against its SHA-256 in the manifest, the
+    catalog, the records, every chunk's offsets in its document; a database's rows against the manifest.
+    Returns what was checked; raises IndexCorruptError (with the fix) at the first problem."""
+    import time
+
+    t0 = time.perf_counter()
+    store = open_store(path)
+    manifest = store.read_manifest()
+    store.verify(manifest)
+    files = manifest.get("files") or {}
+    return {"index": store.location, "generation": manifest.get("generation"), "ok": True,
+            "documents": manifest["counts"]["documents"], "chunks": manifest["counts"]["chunks"],
+            "files": len(files), "bytes": sum(int(f["bytes"]) for f in files.values()),
+            "seconds": round(time.perf_counter() - t0, 3)}
+

@@ -102,7 +102,8 @@ class KeywordIndex(QueryTerms):
         vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
         if params.get("method", "lucene") not in _METHODS:
             raise ValueError(f"BM25 variant {params.get('method')!r} is not read here")
-        data, indices, indptr = (np.load(folder / f"{name}.csc.index.npy", allow_pickle=False) for name in _FILES)
+        data, indices, indptr = (np.load(folder / f"{name}.csc.index.npy", mmap_mode="r", allow_pickle=False)
+                                 for name in _FILES)
         size = int(params["num_docs"])
         # bm25s's vocabulary also holds "" (for empty texts) without a column; no query produces it
         if not isinstance(vocab, dict) or len(indptr) != len(vocab) + 1 - ("" in vocab) or len(data) != len(indices) \
@@ -114,10 +115,34 @@ class KeywordIndex(QueryTerms):
         """Chunks holding each term, by column."""
         return np.diff(self.indptr)
 
+    def _terms(self, query: str) -> list[int]:
+        n = len(self.indptr) - 1
+        return [i for i in (self.vocab.get(t, n) for t in self.query_tokens(query)) if i < n]
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for ``query`` (zeros when no query word is in the vocabulary)."""
-        n = len(self.indptr) - 1
-        ids = [i for i in (self.vocab.get(t, n) for t in self.query_tokens(query)) if i < n]
+        return self._scores(self._terms(query))
+
+    def top(self, query: str, n: int, allowed: np.ndarray | None = None) -> dict[int, float]:
+        """The ``n`` best-scoring chunks with a score above 0 (only where ``allowed``), best first (ties: lower row
+        first). Exact; the full sort is avoided: the ``n``-th best score among the rows of the question's rarest
+        term is a lower bound of the ``n``-th best overall, so only rows scoring at least that are ranked."""
+        ids = self._terms(query)
+        if not ids or n <= 0:
+            return {}
+        scores = self._scores(ids)
+        if allowed is not None:
+            scores = np.where(allowed, scores, np.float32(0))
+        rare = min(ids, key=lambda t: int(self.indptr[t + 1] - self.indptr[t]))
+        sub = scores[self.indices[int(self.indptr[rare]):int(self.indptr[rare + 1])]]
+        sub = sub[sub > 0]
+        floor = np.partition(sub, len(sub) - n)[len(sub) - n] if len(sub) >= n else np.float32(0)
+        rows = np.flatnonzero(scores >= floor) if floor > 0 else np.flatnonzero(scores > 0)
+        vals = scores[rows]
+        best = np.lexsort((rows, -vals))[:n]
+        return {int(rows[i]): float(vals[i]) for i in best}
+
+    def _scores(self, ids: list[int]) -> np.ndarray:
         scores = np.zeros(self.size, dtype=np.float32)
         for t in ids:  # term by term, as bm25s adds them (the same float32 sums)
             a, b = int(self.indptr[t]), int(self.indptr[t + 1])

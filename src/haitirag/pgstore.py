@@ -201,7 +201,8 @@ class PgStore:
             row = conn.execute(f"SELECT generation FROM {T}manifest").fetchone()
         return row[0] if row else None
 
-    def read_manifest(self) -> dict[str, Any]:
+    def read_manifest(self, catalog: bool = True) -> dict[str, Any]:
+        """The manifest row; with ``catalog``, also every document's entry (``documents``: what a build compares)."""
         with self.connection() as conn:
             if not self._tables(conn):
                 raise IndexNotFoundError(f"no index in {self.location}; run `haitirag build --index "
@@ -220,9 +221,11 @@ class PgStore:
             if manifest.get("generation") != row[0]:
                 raise IndexCorruptError(f"the manifest row in {self.location} disagrees with itself; "
                                         f"{FIX.replace('DSN', self.location)}")
-            manifest["documents"] = {
-                r[0]: {"path": r[1], "sha256": r[2], "meta": r[3], "vec": r[4], "n_chunks": r[5]}
-                for r in conn.execute(f"SELECT doc_id, path, sha256, meta_key, vec_key, n_chunks FROM {T}documents")}
+            if catalog:
+                manifest["documents"] = {
+                    r[0]: {"path": r[1], "sha256": r[2], "meta": r[3], "vec": r[4], "n_chunks": r[5]}
+                    for r in conn.execute(f"SELECT doc_id, path, sha256, meta_key, vec_key, n_chunks FROM {T}documents")
+                }
         return manifest
 
     def check(self, manifest: dict[str, Any]) -> None:
@@ -246,6 +249,10 @@ class PgStore:
 
     def load(self, manifest: dict[str, Any]) -> PgGeneration:
         return PgGeneration(self, manifest)
+
+    def verify(self, manifest: dict[str, Any]) -> None:
+        """Everything the database can say cheaply is what ``check`` says (the rows are the database's own)."""
+        self.check(manifest)
 
     def stored_documents(self, manifest: dict[str, Any]) -> Iterator[Document]:
         with self.connection() as conn:

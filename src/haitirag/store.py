@@ -1,19 +1,25 @@
 """Stage 4: the index folder on disk, written atomically and checked on load.
 
-Layout of ``index/`` (format version 1)::
+Layout of ``index/`` (format version 2)::
 
     manifest.json          what is in the index (see below); written last, with os.replace
     gen-<id>/              one generation of data files, named by the manifest
         vectors.faiss      FAISS IndexFlatIP or IndexHNSWFlat of normalised vectors, row i = chunk i
-        chunks.jsonl       chunk records (chunk_id, doc_id, start, end, n_tokens, text), row order
-        documents.jsonl    document records (metadata, text, sentence spans)
+        *.npy, *.bin       the documents, sentences and chunks as columns, memory-mapped at load (columns.py)
         bm25/              bm25s keyword index (JSON + .npy), row i = chunk i
+        catalog.json       per document: path, sha256 of the text, meta (hash of the other fields), vec (hash of
+                           what was embedded), n_chunks: what the next build compares the corpus with
     build.lock             held by a running build
 
 ``manifest.json`` holds: format, format_version, haitirag_version, generation, previous_generation,
 created, model, dimension, precision, vectors (type, HNSW parameters), extraction (version of the PDF,
-Word and HTML extractors), chunking, counts, documents (doc_id -> path, sha256 of the text, meta: hash of
-the other fields, vec: hash of what was embedded, n_chunks), and files (relative path -> bytes, sha256).
+Word and HTML extractors), chunking, counts, and files (relative path -> bytes, sha256). It stays small
+whatever the index's size: the per-document entries are in the generation's ``catalog.json``, read by
+``read_manifest(catalog=True)`` (builds, ``status``) and not by ``load_index``.
+
+Checks: every load checks the format version, that every listed file is there with its size, the SHA-256 of
+every file under ``CHECKSUM_AT_LOAD`` bytes, and that the arrays fit together; ``verify_files(full=True)``
+(``haitirag verify``, and every build before it reuses a generation) checks every file's SHA-256.
 A build writes a new ``tmp-*`` folder, renames it to ``gen-*``, then swaps the manifest in with
 ``os.replace``: a reader sees the old index or the new, never a mix, and a killed build leaves
 the previous index untouched. The next build removes what a killed one left (``tmp-*``, orphan
@@ -43,12 +49,14 @@ from .errors import HaitiragError, IndexCorruptError, IndexLockedError, IndexMis
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "build_lock", "manifest_stamp", "pause", "prune", "read_manifest",
-           "verify_files", "write_generation"]
+__all__ = ["CHECKSUM_AT_LOAD", "FORMAT", "FORMAT_VERSION", "build_lock", "manifest_stamp", "pause", "prune",
+           "read_manifest", "verify_files", "write_generation"]
 
 FORMAT = "haitirag-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: JSON-lines records, per-document entries in the manifest
 MANIFEST = "manifest.json"
+CATALOG = "catalog.json"
+CHECKSUM_AT_LOAD = 16 << 20  # bytes: larger files get their size checked at load, their SHA-256 on verify
 LOCK = "build.lock"
 FIX = "run `haitirag build` to rebuild it"
 PAUSE_ENV = "HAITIRAG_TEST_PAUSE"
@@ -97,7 +105,8 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def read_manifest(index_dir: str | Path) -> dict[str, Any]:
+def read_manifest(index_dir: str | Path, catalog: bool = True) -> dict[str, Any]:
+    """The manifest, checked for its format; with ``catalog``, with every document's entry (``documents``)."""
     root = Path(index_dir)
     path = root / MANIFEST
     if not path.is_file():
@@ -111,6 +120,17 @@ def read_manifest(index_dir: str | Path) -> dict[str, Any]:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatchError(
             f"index format {manifest.get('format_version')} at {root}, this haitirag reads {FORMAT_VERSION}; {FIX}")
+    if not isinstance(manifest.get("generation"), str):
+        raise IndexCorruptError(f"{path} names no generation; {FIX}")
+    if catalog:
+        path = generation_dir(root, manifest) / CATALOG
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise IndexCorruptError(f"{path} is missing or unreadable ({err}); {FIX}") from err
+        if not isinstance(entries, dict):
+            raise IndexCorruptError(f"{path} is not a document catalog; {FIX}")
+        manifest["documents"] = entries
     return manifest
 
 
@@ -118,8 +138,9 @@ def generation_dir(index_dir: str | Path, manifest: dict[str, Any]) -> Path:
     return Path(index_dir) / f"gen-{manifest['generation']}"
 
 
-def verify_files(index_dir: str | Path, manifest: dict[str, Any]) -> Path:
-    """Check every file the manifest lists (present, same size, same hash); return the data folder."""
+def verify_files(index_dir: str | Path, manifest: dict[str, Any], full: bool = False) -> Path:
+    """Check every file the manifest lists: present, same size, and the same SHA-256 (with ``full`` for every file,
+    else for those under ``CHECKSUM_AT_LOAD`` bytes); return the data folder."""
     gen = generation_dir(index_dir, manifest)
     files = manifest.get("files") or {}
     if not files:
@@ -128,7 +149,8 @@ def verify_files(index_dir: str | Path, manifest: dict[str, Any]) -> Path:
         p = gen / rel
         if not p.is_file():
             raise IndexCorruptError(f"index file {p} is missing; {FIX}")
-        if p.stat().st_size != meta["bytes"] or _sha256(p) != meta["sha256"]:
+        size = p.stat().st_size
+        if size != meta["bytes"] or ((full or size < CHECKSUM_AT_LOAD) and _sha256(p) != meta["sha256"]):
             raise IndexCorruptError(f"index file {p} is damaged (size or checksum differs); {FIX}")
     return gen
 
@@ -145,6 +167,9 @@ def write_generation(index_dir: str | Path, tmp: Path, manifest: dict[str, Any])
     """Finish a build: list and hash ``tmp``'s files, rename it to a generation, swap the manifest in."""
     root = Path(index_dir)
     manifest = dict(manifest)
+    entries = manifest.pop("documents", {})
+    (tmp / CATALOG).write_text(json.dumps(entries, ensure_ascii=False, separators=(",", ":")) + "\n",
+                               encoding="utf-8")
     manifest["files"] = {
         p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
         for p in sorted(tmp.rglob("*")) if p.is_file()
@@ -168,7 +193,7 @@ def write_generation(index_dir: str | Path, tmp: Path, manifest: dict[str, Any])
     pause("manifest staged")
     os.replace(staged, root / MANIFEST)
     _fsync_dir(root)
-    return manifest
+    return {**manifest, "documents": entries}
 
 
 def prune(index_dir: str | Path, keep: set[str]) -> None:

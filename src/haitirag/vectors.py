@@ -60,15 +60,30 @@ def kind_of(index: Any) -> str:
     return "hnsw" if hasattr(index, "hnsw") else "flat"
 
 
+def _view(index: Any) -> np.ndarray | None:
+    """The stored vectors as a numpy array over FAISS's own memory (no copy; valid while ``index`` lives), for
+    a flat index or a graph's flat storage; None for other kinds."""
+    import faiss
+
+    flat = faiss.downcast_index(index.storage) if hasattr(index, "storage") else index
+    if not isinstance(flat, faiss.IndexFlat) or not flat.ntotal:
+        return None
+    return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
+
+
 def matrix(index: Any) -> np.ndarray:
     """Every vector, in row order (for reuse by the next build)."""
     if not index.ntotal:
         return np.zeros((0, index.d), dtype=np.float32)
+    view = _view(index)
+    if view is not None:
+        return np.array(view, dtype=np.float32)
     return np.asarray(index.reconstruct_n(0, index.ntotal), dtype=np.float32)
 
 
 def _exact(index: Any, vec: np.ndarray, n: int, ids: np.ndarray) -> list[tuple[int, float]]:
-    rows = np.asarray(index.reconstruct_batch(ids), dtype=np.float32) @ vec[0]
+    view = _view(index)
+    rows = (view[ids] if view is not None else np.asarray(index.reconstruct_batch(ids), dtype=np.float32)) @ vec[0]
     top = np.argsort(-rows, kind="stable")[:n]
     return [(int(ids[i]), float(rows[i])) for i in top]
 
@@ -90,13 +105,16 @@ def search(index: Any, vec: np.ndarray, n: int, allowed: np.ndarray | None = Non
         n = min(n, len(ids))
         if hnsw and len(ids) <= EXACT_FILTERED:
             return _exact(index, vec, n, ids)
-        sel = faiss.IDSelectorBatch(ids)
+        bits = np.packbits(np.asarray(allowed, dtype=bool), bitorder="little")  # (alive until the search ends)
+        sel = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
         if hnsw:
             params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(index.hnsw.efSearch, 2 * n))  # type: ignore[attr-defined]
         else:
             params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
     scores, rows = index.search(vec, n, params=params)
     found = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
-    if allowed is not None and hnsw and len(found) < n:  # the graph ran out of allowed neighbours
-        return _exact(index, vec, n, ids)
+    if allowed is not None and hnsw and len(found) < n:  # the graph ran out of allowed neighbours: exact search
+        storage = faiss.downcast_index(index.storage)  # over the graph's own vectors, the filter applied
+        scores, rows = storage.search(vec, n, params=faiss.SearchParameters(sel=sel))  # type: ignore[call-arg]
+        found = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
     return found

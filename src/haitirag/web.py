@@ -171,7 +171,7 @@ class ServedIndex:
 
         stamp = self._manifest_stamp()
         try:
-            if self.store.read_manifest().get("generation") != self._index.manifest.get("generation"):
+            if self.store.read_manifest(catalog=False).get("generation") != self._index.manifest.get("generation"):
                 fresh = Index.load(self.store, embedder=self._embedder)
                 self._index = fresh
                 log.info("serving index generation %s", fresh.manifest.get("generation"))
@@ -217,26 +217,39 @@ class ServedIndex:
 
 
 def example_questions(index: Any, n: int = 5) -> list[str]:
-    """Starter questions from the corpus: checked ones for the seed report, then questions on titles."""
-    docs = list(index.documents.values())
+    """Starter questions from the corpus: checked ones for the seed report, then questions on titles.
+    Kept per index generation (the page asks at every visit; titles of a large index take a while to read)."""
+    key = (index.location, str(index.manifest.get("generation")), n)
+    if key not in _EXAMPLES:
+        if len(_EXAMPLES) >= 8:
+            _EXAMPLES.clear()
+        _EXAMPLES[key] = _examples(index.documents, n)
+    return list(_EXAMPLES[key])
+
+
+_EXAMPLES: dict[tuple[str, str, int], tuple[str, ...]] = {}
+
+
+def _examples(documents: Any, n: int) -> tuple[str, ...]:
+    titles = documents.titles() if hasattr(documents, "titles") else [(d.title, d.date) for d in documents.values()]
     out: list[str] = []
-    if any((d.title or "").strip().lower() == SEED_TITLE for d in docs):
+    if any((title or "").strip().lower() == SEED_TITLE for title, _ in titles):
         out.extend(SEED_QUESTIONS)
-    docs.sort(key=lambda d: d.date or "", reverse=True)  # newest first, undated last
+    titles.sort(key=lambda t: t[1] or "", reverse=True)  # newest first, undated last
     seen = {SEED_TITLE}
-    for d in docs:
-        title = " ".join((d.title or "").split())
+    for raw, _ in titles:
+        title = " ".join((raw or "").split())
         if len(out) >= n:
             break
         if not title or len(title) > 90 or title.lower() in seen:
             continue
         seen.add(title.lower())
         out.append(f"What do the sources say about “{title}”?")
-    return out[:n]
+    return tuple(out[:n])
 
 
 def _source_choices(index: Any) -> list[str]:
-    return sorted({d.source or NO_SOURCE for d in index.documents.values()}, key=lambda s: (s == NO_SOURCE, s))
+    return sorted({s or NO_SOURCE for s in index.generation.sources()}, key=lambda s: (s == NO_SOURCE, s))
 
 
 def _dates(date_from: object, date_to: object) -> dict[str, Any]:

@@ -1,0 +1,157 @@
+"""The index folder at 10k / 100k / 1M chunks: write, load, search, verify, RSS and disk; one table.
+
+    python bench/scale.py --questions ../shared/eval/squad11/questions-dev.jsonl \\
+        [--corpus ../shared/eval/squad11/corpus.jsonl] [--sizes 10000,100000,1000000] [--queries 200]
+
+Each size is written once into ``--work`` (kept, and reused while its manifest says the same count): the SQuAD
+v1.1 dev paragraphs again and again, each copy perturbed (``bench/rows.py``: one chunk a document, ten sources,
+dates over 2020-2024), vectors from the test embedder ``hash:384`` (the model's size; the figures are the
+pipeline's own cost, not the model's), ``--index-type auto`` (exact up to 100k chunks, HNSW from there).
+Then, in a new process each, as a user's command line or server starts:
+
+* **load**: ``load_index`` (manifest, sizes and small files' checksums, the columns memory-mapped, FAISS read),
+  and the process's RSS after it (before any model is loaded);
+* **search**: ``Index.search`` p50 / p99 over ``--queries`` dev questions (k 5, 50 candidates a retriever),
+  hybrid, dense, keyword, and hybrid with a filter (one source of ten; a date range, a fifth of the rows). The
+  question's vector is given (``remember_query``): its encode is the model's cost, not the index's;
+* **first search**: the first hybrid question after load (pages of the memory-mapped files read in); the
+  timed runs follow one untimed run of every question in every mode (a server that has been answering a while);
+* **verify**: ``haitirag verify`` (every file's SHA-256, every chunk's offsets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.rows import SOURCES, corpus_rows, pct, write
+
+MODES = {"hybrid": {}, "dense": {"mode": "dense"}, "keyword": {"mode": "keyword"},
+         "hybrid, one source": {"sources": [SOURCES[3]]},
+         "hybrid, date range": {"date_from": "2021-01-01", "date_to": "2021-12-31"}}
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(folder: str, questions: list[str]) -> dict:  # type: ignore[type-arg]
+    """In a fresh process: load, RSS, first search, search latencies per mode."""
+    t0 = time.perf_counter()
+    from haitirag import load_index
+    from haitirag.embedding import HashEmbedder
+
+    t_import = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    index = load_index(folder)
+    t_load = time.perf_counter() - t0
+    out = {"import_s": t_import, "load_s": t_load, "rss_mb": rss_mb()}
+    vecs = HashEmbedder(384).encode(questions)
+    for q, v in zip(questions, vecs, strict=True):
+        index.remember_query(q, v)
+    t0 = time.perf_counter()
+    index.search(questions[0], k=5)
+    out["first_ms"] = 1000 * (time.perf_counter() - t0)
+    for name, kw in MODES.items():  # once untimed: the memory-mapped pages these questions touch are read in
+        for q in questions:
+            index.search(q, k=5, **kw)
+    out["warm_rss_mb"] = rss_mb()
+    for name, kw in MODES.items():
+        times = []
+        for q in questions:
+            t0 = time.perf_counter()
+            index.search(q, k=5, **kw)
+            times.append(1000 * (time.perf_counter() - t0))
+        out[name] = (statistics.median(times), pct(times, 0.99))
+    return out
+
+
+def make(folder: Path, paragraphs: list[dict], n: int) -> dict:  # type: ignore[type-arg]
+    """Write ``n`` chunks into ``folder`` unless it already holds them; the write's figures."""
+    from haitirag.backend import FolderStore
+    from haitirag.embedding import HashEmbedder
+    from haitirag.index import embed_text
+    from haitirag.store import read_manifest
+
+    try:
+        if read_manifest(folder, catalog=False)["counts"]["chunks"] == n:
+            return {}
+    except Exception:
+        pass
+    t0 = time.perf_counter()
+    docs, chunks = corpus_rows(paragraphs, n)
+    texts = [embed_text(d.title, d.text) for d in docs]
+    t_rows = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    emb = HashEmbedder(384)
+    matrix = emb.encode(texts)
+    t_embed = time.perf_counter() - t0
+    seconds, laps = write(FolderStore(folder), docs, chunks, matrix, texts, emb.name, "auto")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"rows_s": t_rows, "embed_s": t_embed, "write_s": seconds, "laps": laps, "peak_mb": peak}
+
+
+def du_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--questions", required=True)
+    ap.add_argument("--corpus", default="../shared/eval/squad11/corpus.jsonl")
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--work", default="/tmp/haitirag-bench-scale")
+    ap.add_argument("--measure", help=argparse.SUPPRESS)  # (the child process: an index folder)
+    args = ap.parse_args()
+    questions = [json.loads(line)["question"] for line in Path(args.questions).open(encoding="utf-8")]
+    questions = random.Random(1).sample(questions, min(args.queries, len(questions)))
+    if args.measure:
+        print(json.dumps(measure(args.measure, questions)))
+        return
+    paragraphs = [json.loads(line) for line in Path(args.corpus).open(encoding="utf-8")]
+    rows = []
+    for n in (int(x) for x in args.sizes.split(",")):
+        folder = Path(args.work) / f"n{n}"
+        made = make(folder, paragraphs, n)
+        if made:
+            print(f"{n:,} chunks written: rows {made['rows_s']:.1f} s, test embedder {made['embed_s']:.1f} s, "
+                  f"store.write {made['write_s']:.1f} s {json.dumps({k: round(v, 1) for k, v in made['laps'].items()})}"
+                  f", peak RSS {made['peak_mb']:,.0f} MB", flush=True)
+        child = [sys.executable, __file__, "--questions", args.questions, "--queries", str(args.queries),
+                 "--measure", str(folder)]
+        got = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "haitirag", "verify", "--index", str(folder)], check=True,
+                       capture_output=True)
+        got["verify_s"] = time.perf_counter() - t0
+        got["disk_mb"] = du_mb(folder)
+        from haitirag.store import read_manifest
+
+        got["kind"] = read_manifest(folder, catalog=False)["vectors"]["type"]
+        rows.append((n, got))
+        print(f"{n:,}: {json.dumps(got)}", flush=True)
+    print(f"\n{args.queries} SQuAD v1.1 dev questions, k 5; the test embedder hash:384; search p50 / p99 in ms\n")
+    print("| chunks | vectors | `load_index` | RSS after load | first search | " + " | ".join(MODES)
+          + " | RSS after searching | `haitirag verify` | disk |")
+    print("|---:|---|---:|---:|---:|" + "---:|" * len(MODES) + "---:|---:|---:|")
+    for n, g in rows:
+        cells = " | ".join(f"{g[m][0]:.1f} / {g[m][1]:.1f}" for m in MODES)
+        print(f"| {n:,} | {g['kind']} | {g['load_s']:.2f} s | {g['rss_mb']:,.0f} MB | {g['first_ms']:.0f} ms | "
+              f"{cells} | {g['warm_rss_mb']:,.0f} MB | {g['verify_s']:.1f} s | {g['disk_mb']:,.0f} MB |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""The index folder's records as columns (format 2): numpy arrays and two UTF-8 files, memory-mapped at load.
+
+A generation's records, row i of ``chunks.npy`` = FAISS vector i = BM25 row i::
+
+    text.bin        every document's text, UTF-8, one after another (no second copy of a chunk's text)
+    meta.bin        one JSON object per document: doc_id, title, date, source, url, path, sha256
+    documents.npy   int64 (documents, 9): byte span of the text in text.bin, byte span of the metadata in
+                    meta.bin, row span in sentences.npy, row span in pages.npy, source number
+    dates.npy       each document's date as ASCII bytes (b"" when it has none), for date filters
+    doc_ids.npy     each document's id (bytes), row order; doc_keys.npy / doc_key_rows.npy: the same sorted, and
+                    their rows (a lookup by id is a binary search, nothing is built at load)
+    sentences.npy   int64 (sentences, 2): character offsets of every sentence, document after document
+    pages.npy       int64: each page's start offset, for paged documents (PDF)
+    chunks.npy      int64 (chunks, 4): document row, start, end (character offsets), tokens
+    chunk_ids.npy   each chunk's id (bytes)
+    columns.json    the source names (source number -> name; "" for documents without one)
+
+Nothing is parsed into Python objects at load: ``Documents``, ``Sentences`` and ``Chunks`` are read-only
+mappings over the arrays that build a ``Document`` or ``Chunk`` when one is asked for (the last few are kept).
+Filters are computed over the columns (``Documents.allowed``). ``open_columns`` checks shapes, counts and
+that every span lies inside its file; checksums are the store's business (``store.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import overload
+
+import numpy as np
+
+from .records import Chunk, Document
+
+__all__ = ["Chunks", "Columns", "Documents", "Sentences", "open_columns", "write_columns"]
+
+Span = tuple[int, int]
+FILES = ("text.bin", "meta.bin", "documents.npy", "dates.npy", "doc_ids.npy", "doc_keys.npy", "doc_key_rows.npy",
+         "sentences.npy", "pages.npy", "chunks.npy", "chunk_ids.npy", "columns.json")
+_META = ("doc_id", "title", "date", "source", "url", "path", "sha256")
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    with path.open("wb") as f:
+        np.save(f, array, allow_pickle=False)
+
+
+def _bytes_column(values: Sequence[str]) -> np.ndarray:
+    encoded = [v.encode("utf-8") for v in values]
+    return np.array(encoded, dtype=f"S{max((len(b) for b in encoded), default=0) or 1}")
+
+
+def write_columns(folder: Path, docs: Sequence[Document], sentences: Mapping[str, Sequence[Span]],
+                  chunks: Sequence[Chunk]) -> None:
+    """Write the records of one generation into ``folder`` (chunks in vector order)."""
+    sources = sorted({d.source or "" for d in docs})
+    source_no = {s: i for i, s in enumerate(sources)}
+    rows = np.zeros((len(docs), 9), dtype=np.int64)
+    sent_rows: list[Sequence[Span]] = []
+    page_rows: list[Sequence[int]] = []
+    text_at = meta_at = sent_at = page_at = 0
+    with (folder / "text.bin").open("wb") as text_f, (folder / "meta.bin").open("wb") as meta_f:
+        for i, d in enumerate(docs):
+            text = d.text.encode("utf-8")
+            meta = json.dumps({k: getattr(d, k) for k in _META}, ensure_ascii=False).encode("utf-8")
+            text_f.write(text)
+            meta_f.write(meta)
+            spans = sentences[d.doc_id]
+            rows[i] = (text_at, text_at + len(text), meta_at, meta_at + len(meta), sent_at, sent_at + len(spans),
+                       page_at, page_at + len(d.pages), source_no[d.source or ""])
+            text_at, meta_at = text_at + len(text), meta_at + len(meta)
+            sent_at, page_at = sent_at + len(spans), page_at + len(d.pages)
+            sent_rows.append(spans)
+            page_rows.append(d.pages)
+    _save(folder / "documents.npy", rows)
+    _save(folder / "dates.npy", np.array([(d.date or "").encode("ascii", "replace") for d in docs],
+                                          dtype=f"S{max((len(d.date or '') for d in docs), default=0) or 1}"))
+    ids = _bytes_column([d.doc_id for d in docs])
+    order = np.argsort(ids, kind="stable")
+    _save(folder / "doc_ids.npy", ids)
+    _save(folder / "doc_keys.npy", ids[order])
+    _save(folder / "doc_key_rows.npy", order.astype(np.int64))
+    flat = np.fromiter((x for spans in sent_rows for span in spans for x in span), dtype=np.int64, count=2 * sent_at)
+    _save(folder / "sentences.npy", flat.reshape(-1, 2))
+    _save(folder / "pages.npy", np.fromiter((p for pages in page_rows for p in pages), dtype=np.int64, count=page_at))
+    doc_row = {d.doc_id: i for i, d in enumerate(docs)}
+    table = np.zeros((len(chunks), 4), dtype=np.int64)
+    for i, c in enumerate(chunks):
+        table[i] = (doc_row[c.doc_id], c.start, c.end, c.n_tokens)
+    _save(folder / "chunks.npy", table)
+    _save(folder / "chunk_ids.npy", _bytes_column([c.chunk_id for c in chunks]))
+    (folder / "columns.json").write_text(json.dumps({"sources": sources}, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+class Columns:
+    """One generation's arrays, memory-mapped (``open_columns``)."""
+
+    def __init__(self, folder: Path):
+        def load(name: str) -> np.ndarray:
+            return np.load(folder / name, mmap_mode="r", allow_pickle=False)
+
+        self.text = np.memmap(folder / "text.bin", dtype=np.uint8, mode="r") if (folder / "text.bin").stat().st_size \
+            else np.zeros(0, dtype=np.uint8)
+        self.meta = np.memmap(folder / "meta.bin", dtype=np.uint8, mode="r") if (folder / "meta.bin").stat().st_size \
+            else np.zeros(0, dtype=np.uint8)
+        self.docs, self.dates, self.doc_ids = load("documents.npy"), load("dates.npy"), load("doc_ids.npy")
+        self.doc_keys, self.doc_key_rows = load("doc_keys.npy"), load("doc_key_rows.npy")
+        self.sentences, self.pages = load("sentences.npy"), load("pages.npy")
+        self.chunks, self.chunk_ids = load("chunks.npy"), load("chunk_ids.npy")
+        self.sources: list[str] = json.loads((folder / "columns.json").read_text(encoding="utf-8"))["sources"]
+
+    def check(self) -> None:
+        """ValueError unless the arrays fit together (shapes, counts, spans inside their files)."""
+        n, m = len(self.docs), len(self.chunks)
+        d, c = self.docs, self.chunks
+        ok = (d.ndim == 2 and d.shape[1] == 9 and c.ndim == 2 and c.shape[1] == 4 and self.sentences.ndim == 2
+              and self.sentences.shape[1] == 2 and len(self.dates) == len(self.doc_ids) == len(self.doc_keys)
+              == len(self.doc_key_rows) == n and len(self.chunk_ids) == m and isinstance(self.sources, list))
+        if ok and n:
+            ok = bool(d[0, 0] == 0 and d[-1, 1] == len(self.text) and np.all(d[1:, 0] == d[:-1, 1])
+                      and d[0, 2] == 0 and d[-1, 3] == len(self.meta) and np.all(d[1:, 2] == d[:-1, 3])
+                      and d[0, 4] == 0 and d[-1, 5] == len(self.sentences) and np.all(d[1:, 4] == d[:-1, 5])
+                      and d[0, 6] == 0 and d[-1, 7] == len(self.pages) and np.all(d[1:, 6] == d[:-1, 7])
+                      and np.all(d[:, 1] >= d[:, 0]) and np.all(d[:, 3] >= d[:, 2]) and np.all(d[:, 5] >= d[:, 4])
+                      and np.all(d[:, 7] >= d[:, 6]) and d[:, 8].min() >= 0 and d[:, 8].max() < len(self.sources)
+                      and np.all((self.doc_key_rows >= 0) & (self.doc_key_rows < n)))
+        elif ok:
+            ok = len(self.text) == len(self.meta) == len(self.sentences) == len(self.pages) == 0
+        if ok and m:
+            ok = bool(c[:, 0].min() >= 0 and c[:, 0].max() < n and np.all(c[:, 2] >= c[:, 1]) and c[:, 1].min() >= 0)
+        if not ok:
+            raise ValueError("the record files do not fit together")
+
+
+    def check_offsets(self) -> None:
+        """ValueError unless every text is UTF-8 and every sentence, page and chunk lies inside its document
+        (reads every text: ``haitirag verify``)."""
+        d, c = self.docs, self.chunks
+        lengths = np.fromiter((len(self.text[a:b].tobytes().decode("utf-8")) for a, b in d[:, :2].tolist()),
+                              dtype=np.int64, count=len(d))
+        sent_doc = np.repeat(np.arange(len(d)), d[:, 5] - d[:, 4])
+        page_doc = np.repeat(np.arange(len(d)), d[:, 7] - d[:, 6])
+        s = self.sentences
+        if not (np.all((c[:, 1] <= c[:, 2]) & (c[:, 2] <= lengths[c[:, 0]]))
+                and np.all((0 <= s[:, 0]) & (s[:, 0] <= s[:, 1]) & (s[:, 1] <= lengths[sent_doc]))
+                and np.all((0 <= self.pages) & (self.pages <= lengths[page_doc]))):
+            raise ValueError("a chunk, sentence or page lies outside its document")
+
+
+def open_columns(folder: Path) -> Columns:
+    """The arrays of ``folder``, checked (``OSError`` / ``ValueError`` when missing or damaged)."""
+    cols = Columns(folder)
+    cols.check()
+    return cols
+
+
+class Documents(Mapping[str, Document]):
+    """doc_id -> ``Document``, read from the columns when asked (the last 256 are kept)."""
+
+    def __init__(self, cols: Columns):
+        self.cols = cols
+        self.at = functools.lru_cache(maxsize=256)(self._at)
+        self._sources: frozenset[str] | None = None
+
+    def row(self, doc_id: str) -> int | None:
+        key = doc_id.encode("utf-8")
+        keys = self.cols.doc_keys
+        i = int(np.searchsorted(keys, key))
+        return int(self.cols.doc_key_rows[i]) if i < len(keys) and keys[i] == key else None
+
+    def _at(self, row: int) -> Document:
+        t0, t1, m0, m1, _, _, p0, p1, _ = (int(x) for x in self.cols.docs[row])
+        meta = json.loads(self.cols.meta[m0:m1].tobytes())
+        return Document(text=self.cols.text[t0:t1].tobytes().decode("utf-8"),
+                        pages=tuple(int(p) for p in self.cols.pages[p0:p1]), **meta)
+
+    def __getitem__(self, doc_id: str) -> Document:
+        row = self.row(doc_id) if isinstance(doc_id, str) else None
+        if row is None:
+            raise KeyError(doc_id)
+        return self.at(row)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and self.row(doc_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (b.decode("utf-8") for b in self.cols.doc_ids)
+
+    def __len__(self) -> int:
+        return len(self.cols.docs)
+
+    def titles(self) -> list[tuple[str, str | None]]:
+        """(title, date) of every document, row order, read from the metadata alone (no text decoded)."""
+        meta, spans = self.cols.meta, self.cols.docs[:, 2:4]
+        return [(m["title"], m["date"]) for m in (json.loads(meta[a:b].tobytes()) for a, b in spans.tolist())]
+
+    def sources(self) -> set[str]:
+        """The sources of the documents ("" for those without one)."""
+        if self._sources is None:
+            used = np.unique(self.cols.docs[:, 8]).tolist() if len(self.cols.docs) else []
+            self._sources = frozenset(self.cols.sources[int(i)] for i in used)
+        return set(self._sources)
+
+    def allowed(self, sources: frozenset[str] | None, date_from: str | None, date_to: str | None,
+                keep_undated: bool) -> np.ndarray:
+        """Which document rows pass the filters (as ``backend.Filters.allows`` says, over the columns)."""
+        ok = np.ones(len(self), dtype=bool)
+        if sources is not None:
+            codes = [i for i, s in enumerate(self.cols.sources) if s in sources]
+            ok &= np.isin(self.cols.docs[:, 8], codes)
+        dates = self.cols.dates
+        in_range = np.ones(len(self), dtype=bool)
+        if date_from is not None:
+            in_range &= dates >= date_from.encode()
+        if date_to is not None:
+            in_range &= dates <= date_to.encode()
+        return ok & np.where(dates != b"", in_range, keep_undated)
+
+
+class Sentences(Mapping[str, list[Span]]):
+    """doc_id -> the (start, end) of its sentences."""
+
+    def __init__(self, documents: Documents):
+        self.documents = documents
+
+    def __getitem__(self, doc_id: str) -> list[Span]:
+        row = self.documents.row(doc_id) if isinstance(doc_id, str) else None
+        if row is None:
+            raise KeyError(doc_id)
+        s0, s1 = (int(x) for x in self.documents.cols.docs[row, 4:6])
+        return [(int(a), int(b)) for a, b in self.documents.cols.sentences[s0:s1]]
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self.documents
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.documents)
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+
+class Chunks(Sequence[Chunk]):
+    """Row -> ``Chunk``; its text is a slice of its document's."""
+
+    def __init__(self, documents: Documents):
+        self.documents = documents
+        self.cols = documents.cols
+        self.doc_rows = self.cols.chunks[:, 0]
+
+    def __len__(self) -> int:
+        return len(self.cols.chunks)
+
+    @overload
+    def __getitem__(self, i: int) -> Chunk: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Chunk]: ...
+
+    def __getitem__(self, i: int | slice) -> Chunk | list[Chunk]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        row, start, end, n_tokens = (int(x) for x in self.cols.chunks[i])
+        doc = self.documents.at(row)
+        return Chunk(self.cols.chunk_ids[i].decode("ascii"), doc.doc_id, doc.text[start:end], start, end, n_tokens)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:  # as a list of its chunks compares
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def rows_of(self) -> dict[int, list[int]]:
+        """Document row -> its chunk rows, in order."""
+        out: dict[int, list[int]] = {}
+        for i, row in enumerate(self.doc_rows.tolist()):
+            out.setdefault(row, []).append(i)
+        return out
