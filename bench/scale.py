@@ -64,7 +64,7 @@ def measure(folder: str, questions: list[str]) -> dict:  # type: ignore[type-arg
     t0 = time.perf_counter()
     index.search(questions[0], k=5)
     out["first_ms"] = 1000 * (time.perf_counter() - t0)
-    for name, kw in MODES.items():  # once untimed: the memory-mapped pages these questions touch are read in
+    for kw in MODES.values():  # once untimed: the memory-mapped pages these questions touch are read in
         for q in questions:
             index.search(q, k=5, **kw)
     out["warm_rss_mb"] = rss_mb()

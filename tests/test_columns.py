@@ -130,3 +130,13 @@ def test_verify_finds_a_chunk_outside_its_document(hash_index: haitirag.Index):
     manifest_path.write_text(json.dumps(m))
     with pytest.raises(IndexCorruptError, match=r"lies outside its document.*haitirag build --full"):
         haitirag.index.verify_index(hash_index.path)
+
+
+def test_the_page_rebuilds_an_index_of_an_older_format(hash_index: haitirag.Index, corpus: Path):
+    from haitirag import web
+
+    manifest_path = hash_index.path / "manifest.json"
+    manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "format_version": 1}))
+    served = web.open_or_build(corpus, hash_index.path, model=HASH_MODEL)
+    assert served.report is not None and served.report.full and served.manifest["format_version"] == 2
+    assert list(served.chunks) == list(hash_index.chunks)

@@ -7,6 +7,7 @@ __all__ = [
     "DatabaseError",
     "HaitiragError",
     "IndexCorruptError",
+    "IndexFormatError",
     "IndexLockedError",
     "IndexMismatchError",
     "IndexNotFoundError",
@@ -33,6 +34,10 @@ class IndexCorruptError(HaitiragError):
 
 class IndexMismatchError(HaitiragError):
     """The index was built with another format version, model or settings."""
+
+
+class IndexFormatError(IndexMismatchError):
+    """The index was written by another version of haitirag in another format: rebuild it."""
 
 
 class IndexLockedError(HaitiragError):

@@ -44,7 +44,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import numpy as np
 
 from .backend import Filters, Lap, Previous, Span
-from .errors import DatabaseError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
+from .errors import DatabaseError, IndexCorruptError, IndexFormatError, IndexLockedError, IndexNotFoundError
 from .keyword import QueryTerms
 from .records import Chunk, Document
 
@@ -216,7 +216,7 @@ class PgStore:
                 raise IndexCorruptError(f"the manifest row in {self.location} is not a haitirag manifest; "
                                         f"{FIX.replace('DSN', self.location)}")
             if manifest.get("format_version") != FORMAT_VERSION:
-                raise IndexMismatchError(f"index format {manifest.get('format_version')} in {self.location}, this "
+                raise IndexFormatError(f"index format {manifest.get('format_version')} in {self.location}, this "
                                          f"haitirag reads {FORMAT_VERSION}; {FIX.replace('DSN', self.location)}")
             if manifest.get("generation") != row[0]:
                 raise IndexCorruptError(f"the manifest row in {self.location} disagrees with itself; "

@@ -45,7 +45,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import HaitiragError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
+from .errors import HaitiragError, IndexCorruptError, IndexFormatError, IndexLockedError, IndexNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def read_manifest(index_dir: str | Path, catalog: bool = True) -> dict[str, Any]
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexCorruptError(f"{path} is not a haitirag manifest; {FIX}")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexMismatchError(
+        raise IndexFormatError(
             f"index format {manifest.get('format_version')} at {root}, this haitirag reads {FORMAT_VERSION}; {FIX}")
     if not isinstance(manifest.get("generation"), str):
         raise IndexCorruptError(f"{path} names no generation; {FIX}")

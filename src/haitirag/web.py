@@ -83,16 +83,21 @@ def _quiet_environment() -> None:
 
 
 def open_or_build(corpus: str | Path, index: str | Path, model: str = DEFAULT_MODEL) -> Any:
-    """Load the index, building it first when there is none."""
+    """Load the index, building it first when there is none or when an older haitirag wrote it in another format."""
     from .backend import open_store
     from .build import build_index
+    from .errors import IndexFormatError
     from .index import load_index
 
     store = open_store(index)
     if not store.exists():
         log.warning("no index at %s: building it from %s", store.location, corpus)
         return build_index(corpus, store, model=model, progress=True)
-    return load_index(store)
+    try:
+        return load_index(store)
+    except IndexFormatError as err:
+        log.warning("%s: building it again from %s", err, corpus)
+        return build_index(corpus, store, model=model, progress=True)
 
 
 # -- the served index and rebuilds ------------------------------------------------------------------
