@@ -61,8 +61,8 @@ def print_scale(n: int, queries: int, t_folder: float, t_pg: float, lat: dict, r
     for name in filters:
         (f50, f99), (p50, p99) = lat[("folder", name)], lat[("postgres", name)]
         print(f"| hybrid search p50 / p99, filter: {name} | {f50:.1f} / {f99:.1f} ms | {p50:.1f} / {p99:.1f} ms |")
-    print(f"| vector recall@10 vs exact, no filter / one source | | {rec['none']:.3f} / "
-          f"{rec['one source (10 %)']:.3f} |", flush=True)
+    print(f"| vector recall@10 vs exact, no filter / one source | | {rec['none']:.4f} / "
+          f"{rec['one source (10 %)']:.4f} |", flush=True)
 
 
 def ann_recall(index: Index, matrix: np.ndarray, qvecs: np.ndarray, allowed: np.ndarray) -> dict[str, float]:

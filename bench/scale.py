@@ -17,6 +17,10 @@ Then, in a new process each, as a user's command line or server starts:
 * **first search**: the first hybrid question after load (pages of the memory-mapped files read in); the
   timed runs follow one untimed run of every question in every mode (a server that has been answering a while);
 * **verify**: ``haitirag verify`` (every file's SHA-256, every chunk's offsets).
+
+``--builds 10000,100000``: also the real pipeline at those sizes, each ``haitirag build --model hash:384`` its own
+process on the same rows written as a JSONL corpus: a full build, then one document edited, then nothing
+changed; wall time and the build process's peak RSS.
 """
 
 from __future__ import annotations
@@ -103,6 +107,42 @@ def make(folder: Path, paragraphs: list[dict], n: int) -> dict:  # type: ignore[
     return {"rows_s": t_rows, "embed_s": t_embed, "write_s": seconds, "laps": laps, "peak_mb": peak}
 
 
+PEAK = ("import resource, sys; from haitirag.cli import main; rc = main(sys.argv[1:]); "
+        "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+
+
+def builds(folder: Path, paragraphs: list[dict], n: int) -> dict[str, tuple[float, float]]:  # type: ignore[type-arg]
+    """Full build, one document edited, nothing changed: (seconds, peak RSS MB) of each ``haitirag build``."""
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    corpus = folder / "corpus.jsonl"
+    docs, _ = corpus_rows(paragraphs, n)
+
+    def write_corpus() -> None:
+        with corpus.open("w", encoding="utf-8") as f:
+            for d in docs:
+                f.write(json.dumps({"id": d.doc_id, "title": d.title, "text": d.text, "date": d.date,
+                                    "source": d.source}, ensure_ascii=False) + "\n")
+
+    write_corpus()
+    out = {}
+    for step in ("full build", "1 document edited", "nothing changed"):
+        if step == "1 document edited":
+            d = docs[n // 2]
+            docs[n // 2] = type(d)(**{**d.__dict__, "text": d.text + " An editor revised this paragraph."})
+            write_corpus()
+        t0 = time.perf_counter()
+        r = subprocess.run([sys.executable, "-c", PEAK, "build", "-q", "--json", "--corpus", str(corpus), "--index",
+                            str(folder / "index"), "--model", "hash:384"], capture_output=True, text=True, check=True)
+        peak = next(int(line.split()[1]) for line in r.stderr.splitlines() if line.startswith("PEAK")) / 1024
+        out[step] = (time.perf_counter() - t0, peak)
+        stages = {k: round(v, 1) for k, v in json.loads(r.stdout).get("timings", {}).items()}
+        print(f"{n:,} {step}: {out[step][0]:.1f} s, peak RSS {peak:,.0f} MB; stages {stages}", flush=True)
+    return out
+
+
 def du_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
 
@@ -114,6 +154,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--work", default="/tmp/haitirag-bench-scale")
+    ap.add_argument("--builds", default="", help="sizes to build through the real pipeline too (e.g. 10000,100000)")
     ap.add_argument("--measure", help=argparse.SUPPRESS)  # (the child process: an index folder)
     args = ap.parse_args()
     questions = [json.loads(line)["question"] for line in Path(args.questions).open(encoding="utf-8")]
@@ -151,6 +192,15 @@ def main() -> None:
         cells = " | ".join(f"{g[m][0]:.1f} / {g[m][1]:.1f}" for m in MODES)
         print(f"| {n:,} | {g['kind']} | {g['load_s']:.2f} s | {g['rss_mb']:,.0f} MB | {g['first_ms']:.0f} ms | "
               f"{cells} | {g['warm_rss_mb']:,.0f} MB | {g['verify_s']:.1f} s | {g['disk_mb']:,.0f} MB |")
+    sizes = [int(x) for x in args.builds.split(",") if x]
+    if sizes:
+        done = {n: builds(Path(args.work) / f"build{n}", paragraphs, n) for n in sizes}
+        steps = list(next(iter(done.values())))
+        print("\n`haitirag build --model hash:384`, each its own process: seconds (peak RSS)\n")
+        print("| chunks | " + " | ".join(steps) + " |")
+        print("|---:|" + "---:|" * len(steps))
+        for n, got in done.items():
+            print(f"| {n:,} | " + " | ".join(f"{s:.1f} s ({m:,.0f} MB)" for s, m in got.values()) + " |")
 
 
 if __name__ == "__main__":

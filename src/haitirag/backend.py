@@ -274,17 +274,15 @@ class FolderStore:
             yield docs.at(row)
 
     def previous(self, manifest: dict[str, Any]) -> list[Previous]:
-        from .columns import Chunks, Documents
+        from .columns import Documents
         from .store import verify_files
         from .vectors import matrix
 
         verify_files(self.path, manifest, full=True)  # what is reused is checked in full
         old = self.load(manifest)
         vectors = matrix(old.vectors)
-        docs, chunks = cast(Documents, old.documents), cast(Chunks, old.chunks)  # (load makes these)
-        rows = chunks.rows_of()
-        return [Previous(doc, old.sentences[doc.doc_id], [chunks[i] for i in rows.get(row, [])],
-                         vectors[rows.get(row, [])]) for row, doc in ((r, docs.at(r)) for r in range(len(docs)))]
+        cols = cast(Documents, old.documents).cols  # (load makes these)
+        return [Previous(doc, sentences, chunks, vectors[rows]) for doc, sentences, rows, chunks in cols.everything()]
 
     def vector_type(self, index_type: str, n: int) -> str:
         from .vectors import resolve

@@ -97,13 +97,15 @@ class Columns:
     """One generation's arrays, memory-mapped (``open_columns``)."""
 
     def __init__(self, folder: Path):
-        def load(name: str) -> np.ndarray:
-            return np.load(folder / name, mmap_mode="r", allow_pickle=False)
+        def load(name: str) -> np.ndarray:  # (plain arrays over the mapping: np.memmap's indexing is slow)
+            return np.asarray(np.load(folder / name, mmap_mode="r", allow_pickle=False))
 
-        self.text = np.memmap(folder / "text.bin", dtype=np.uint8, mode="r") if (folder / "text.bin").stat().st_size \
-            else np.zeros(0, dtype=np.uint8)
-        self.meta = np.memmap(folder / "meta.bin", dtype=np.uint8, mode="r") if (folder / "meta.bin").stat().st_size \
-            else np.zeros(0, dtype=np.uint8)
+        def raw(name: str) -> np.ndarray:
+            path = folder / name
+            return np.asarray(np.memmap(path, dtype=np.uint8, mode="r")) if path.stat().st_size \
+                else np.zeros(0, dtype=np.uint8)
+
+        self.text, self.meta = raw("text.bin"), raw("meta.bin")
         self.docs, self.dates, self.doc_ids = load("documents.npy"), load("dates.npy"), load("doc_ids.npy")
         self.doc_keys, self.doc_key_rows = load("doc_keys.npy"), load("doc_key_rows.npy")
         self.sentences, self.pages = load("sentences.npy"), load("pages.npy")
@@ -148,6 +150,26 @@ class Columns:
             raise ValueError("a chunk, sentence or page lies outside its document")
 
 
+    def document(self, row: int, spans: Sequence[int] | None = None) -> Document:
+        t0, t1, m0, m1, _, _, p0, p1, _ = self.docs[row].tolist() if spans is None else spans
+        return Document(text=self.text[t0:t1].tobytes().decode("utf-8"), pages=tuple(self.pages[p0:p1].tolist()),
+                        **json.loads(self.meta[m0:m1].tobytes().decode("utf-8")))
+
+    def everything(self) -> Iterator[tuple[Document, list[Span], list[int], list[Chunk]]]:
+        """Every document in row order with its sentences, its chunk rows (ascending) and their chunks: one pass
+        over the columns (what the next build reuses)."""
+        order = np.argsort(self.chunks[:, 0], kind="stable")
+        bounds = np.searchsorted(self.chunks[order, 0], np.arange(len(self.docs) + 1)).tolist()
+        table, ids, sentences = self.chunks, self.chunk_ids, self.sentences
+        for block in range(0, len(self.docs), 4096):
+            for row, spans in enumerate(self.docs[block:block + 4096].tolist(), start=block):
+                doc = self.document(row, spans)
+                rows = order[bounds[row]:bounds[row + 1]].tolist()
+                chunks = [Chunk(ids[i].decode("ascii"), doc.doc_id, doc.text[a:b], a, b, n)
+                          for i, (_, a, b, n) in zip(rows, table[rows].tolist(), strict=True)]
+                yield doc, [(a, b) for a, b in sentences[spans[4]:spans[5]].tolist()], rows, chunks
+
+
 def open_columns(folder: Path) -> Columns:
     """The arrays of ``folder``, checked (``OSError`` / ``ValueError`` when missing or damaged)."""
     cols = Columns(folder)
@@ -170,10 +192,7 @@ class Documents(Mapping[str, Document]):
         return int(self.cols.doc_key_rows[i]) if i < len(keys) and keys[i] == key else None
 
     def _at(self, row: int) -> Document:
-        t0, t1, m0, m1, _, _, p0, p1, _ = (int(x) for x in self.cols.docs[row])
-        meta = json.loads(self.cols.meta[m0:m1].tobytes())
-        return Document(text=self.cols.text[t0:t1].tobytes().decode("utf-8"),
-                        pages=tuple(int(p) for p in self.cols.pages[p0:p1]), **meta)
+        return self.cols.document(row)
 
     def __getitem__(self, doc_id: str) -> Document:
         row = self.row(doc_id) if isinstance(doc_id, str) else None
@@ -274,10 +293,3 @@ class Chunks(Sequence[Chunk]):
         return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
 
     __hash__ = None  # type: ignore[assignment]
-
-    def rows_of(self) -> dict[int, list[int]]:
-        """Document row -> its chunk rows, in order."""
-        out: dict[int, list[int]] = {}
-        for i, row in enumerate(self.doc_rows.tolist()):
-            out.setdefault(row, []).append(i)
-        return out

