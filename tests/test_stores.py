@@ -217,9 +217,15 @@ def corrupt(location: str) -> None:
 def test_damaged_index_and_other_model_refused(built: haitirag.Index, corpus: Path, location: str):
     with pytest.raises(IndexMismatchError, match="built with model 'hash:64'"):
         haitirag.load_index(location, model="hash:32")
+    from haitirag.index import verify_index
+
+    sound = verify_index(location)
+    assert sound["ok"] and sound["chunks"] == len(built.chunks) and sound["documents"] == len(built.documents)
     corrupt(location)
     with pytest.raises(IndexCorruptError):
         haitirag.load_index(location)
+    with pytest.raises(IndexCorruptError):
+        verify_index(location)
     rebuilt = haitirag.build_index(corpus, location, model=HASH_MODEL)  # a build repairs it
     assert rebuilt.report is not None and rebuilt.report.full
     check_spans(haitirag.load_index(location))
