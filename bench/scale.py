@@ -7,7 +7,8 @@ Each size is written once into ``--work`` (kept, and reused while its manifest s
 v1.1 dev paragraphs again and again, each copy perturbed (``bench/rows.py``: one chunk a document, ten sources,
 dates over 2020-2024), vectors from the test embedder ``hash:384`` (the model's size; the figures are the
 pipeline's own cost, not the model's), ``--index-type auto`` (exact up to 100k chunks, HNSW from there).
-Then, in a new process each, as a user's command line or server starts:
+Then, in a new process each, as a user's command line or server starts (``--cold``: with the page cache emptied
+first, as after a reboot; root only):
 
 * **load**: ``load_index`` (manifest, sizes and small files' checksums, the columns memory-mapped, FAISS read),
   and the process's RSS after it (before any model is loaded);
@@ -16,6 +17,8 @@ Then, in a new process each, as a user's command line or server starts:
   question's vector is given (``remember_query``): its encode is the model's cost, not the index's;
 * **first search**: the first hybrid question after load (pages of the memory-mapped files read in); the
   timed runs follow one untimed run of every question in every mode (a server that has been answering a while);
+* **ask**: ``Index.ask`` p50 / p99 over the first ``--asks`` of those questions (first stage and the reader, on
+  ONNX Runtime after ``haitirag export``; the reader's cost does not grow with the index, the rest does);
 * **verify**: ``haitirag verify`` (every file's SHA-256, every chunk's offsets).
 
 ``--builds 10000,100000``: also the real pipeline at those sizes, each ``haitirag build --model hash:384`` its own
@@ -51,7 +54,7 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def measure(folder: str, questions: list[str]) -> dict:  # type: ignore[type-arg]
+def measure(folder: str, questions: list[str], asks: int) -> dict:  # type: ignore[type-arg]
     """In a fresh process: load, RSS, first search, search latencies per mode."""
     t0 = time.perf_counter()
     from haitirag import load_index
@@ -79,6 +82,13 @@ def measure(folder: str, questions: list[str]) -> dict:  # type: ignore[type-arg
             index.search(q, k=5, **kw)
             times.append(1000 * (time.perf_counter() - t0))
         out[name] = (statistics.median(times), pct(times, 0.99))
+    index.ask(questions[0])  # the reader loaded
+    times = []
+    for q in questions[:asks]:
+        t0 = time.perf_counter()
+        index.ask(q)
+        times.append(1000 * (time.perf_counter() - t0))
+    out["ask"] = (statistics.median(times), pct(times, 0.99)) if times else (float("nan"), float("nan"))
     return out
 
 
@@ -154,13 +164,15 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--work", default="/tmp/haitirag-bench-scale")
+    ap.add_argument("--cold", action="store_true", help="empty the page cache before each load (needs root)")
+    ap.add_argument("--asks", type=int, default=30, help="questions asked (Index.ask) per size (default: 30)")
     ap.add_argument("--builds", default="", help="sizes to build through the real pipeline too (e.g. 10000,100000)")
     ap.add_argument("--measure", help=argparse.SUPPRESS)  # (the child process: an index folder)
     args = ap.parse_args()
     questions = [json.loads(line)["question"] for line in Path(args.questions).open(encoding="utf-8")]
     questions = random.Random(1).sample(questions, min(args.queries, len(questions)))
     if args.measure:
-        print(json.dumps(measure(args.measure, questions)))
+        print(json.dumps(measure(args.measure, questions, args.asks)))
         return
     paragraphs = [json.loads(line) for line in Path(args.corpus).open(encoding="utf-8")]
     rows = []
@@ -172,7 +184,10 @@ def main() -> None:
                   f"store.write {made['write_s']:.1f} s {json.dumps({k: round(v, 1) for k, v in made['laps'].items()})}"
                   f", peak RSS {made['peak_mb']:,.0f} MB", flush=True)
         child = [sys.executable, __file__, "--questions", args.questions, "--queries", str(args.queries),
-                 "--measure", str(folder)]
+                 "--asks", str(args.asks), "--measure", str(folder)]
+        if args.cold:  # the page cache emptied: the load reads from the disk, as after a reboot
+            subprocess.run(["sync"], check=True)
+            Path("/proc/sys/vm/drop_caches").write_text("3\n")
         got = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout)
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "haitirag", "verify", "--index", str(folder)], check=True,
@@ -186,12 +201,13 @@ def main() -> None:
         print(f"{n:,}: {json.dumps(got)}", flush=True)
     print(f"\n{args.queries} SQuAD v1.1 dev questions, k 5; the test embedder hash:384; search p50 / p99 in ms\n")
     print("| chunks | vectors | `load_index` | RSS after load | first search | " + " | ".join(MODES)
-          + " | RSS after searching | `haitirag verify` | disk |")
-    print("|---:|---|---:|---:|---:|" + "---:|" * len(MODES) + "---:|---:|---:|")
+          + " | `ask` | RSS after searching | `haitirag verify` | disk |")
+    print("|---:|---|---:|---:|---:|" + "---:|" * len(MODES) + "---:|---:|---:|---:|")
     for n, g in rows:
         cells = " | ".join(f"{g[m][0]:.1f} / {g[m][1]:.1f}" for m in MODES)
         print(f"| {n:,} | {g['kind']} | {g['load_s']:.2f} s | {g['rss_mb']:,.0f} MB | {g['first_ms']:.0f} ms | "
-              f"{cells} | {g['warm_rss_mb']:,.0f} MB | {g['verify_s']:.1f} s | {g['disk_mb']:,.0f} MB |")
+              f"{cells} | {g['ask'][0]:.0f} / {g['ask'][1]:.0f} | {g['warm_rss_mb']:,.0f} MB | "
+              f"{g['verify_s']:.1f} s | {g['disk_mb']:,.0f} MB |")
     sizes = [int(x) for x in args.builds.split(",") if x]
     if sizes:
         done = {n: builds(Path(args.work) / f"build{n}", paragraphs, n) for n in sizes}

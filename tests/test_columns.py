@@ -140,3 +140,19 @@ def test_the_page_rebuilds_an_index_of_an_older_format(hash_index: haitirag.Inde
     served = web.open_or_build(corpus, hash_index.path, model=HASH_MODEL)
     assert served.report is not None and served.report.full and served.manifest["format_version"] == 2
     assert list(served.chunks) == list(hash_index.chunks)
+
+
+def test_damaged_postings_in_a_large_file_fail_cleanly(hash_index: haitirag.Index, monkeypatch):
+    """Past the sizes a load checks, a posting that names no chunk is a one-line error when searched, and
+    ``verify`` finds it."""
+    bm25 = hash_index.path / f"gen-{hash_index.manifest['generation']}" / "bm25"
+    path = bm25 / "indices.csc.index.npy"
+    postings = np.load(path)
+    postings[:] = 10**6  # same size, every posting past the last chunk
+    np.save(path, postings)
+    monkeypatch.setattr(store, "CHECKSUM_AT_LOAD", 16)
+    index = haitirag.load_index(hash_index.path)
+    with pytest.raises(IndexCorruptError, match=r"keyword files are damaged.*haitirag build --full"):
+        index.search("court deployment", mode="keyword")
+    with pytest.raises(IndexCorruptError, match=r"is damaged"):
+        haitirag.index.verify_index(hash_index.path)

@@ -189,7 +189,11 @@ class FolderGeneration:
         return search(self.vectors, vec, n, self.allowed(filters))
 
     def keyword_top(self, query: str, n: int, filters: Filters | None) -> dict[int, float]:
-        return self.keyword.top(query, n, self.allowed(filters))
+        try:
+            return self.keyword.top(query, n, self.allowed(filters))
+        except IndexError as err:  # postings past the last chunk: a large file damaged in place
+            raise IndexCorruptError("the index's keyword files are damaged; run `haitirag verify`, then "
+                                    "`haitirag build --full` to rebuild it") from err
 
 
 class FolderStore:
@@ -231,24 +235,22 @@ class FolderStore:
         gen = self.load(manifest)
         try:
             cast(Documents, gen.documents).cols.check_offsets()
+            gen.keyword.check_bounds()
         except (ValueError, UnicodeDecodeError) as err:
             raise IndexCorruptError(f"index {self.path} is damaged ({err}); run `haitirag build --full` to rebuild it"
                                     ) from err
 
     def load(self, manifest: dict[str, Any]) -> FolderGeneration:
-        import faiss
-
         from .columns import Chunks, Documents, Sentences, open_columns
         from .keyword import KeywordIndex
         from .store import generation_dir
-        from .vectors import configure
+        from .vectors import load as load_vectors
 
         gen = generation_dir(self.path, manifest)
         try:
             documents = Documents(open_columns(gen))
             sentences, chunks = Sentences(documents), Chunks(documents)
-            vectors = faiss.read_index(str(gen / "vectors.faiss"), faiss.IO_FLAG_MMAP_IFC)
-            configure(vectors, manifest.get("vectors"))
+            vectors = load_vectors(gen, manifest.get("vectors"))
             keyword = KeywordIndex.load(gen / "bm25")
         except (OSError, ValueError, KeyError, RuntimeError) as err:
             raise IndexCorruptError(f"index {self.path} is unreadable ({err}); run `haitirag build` to rebuild it"
@@ -295,8 +297,6 @@ class FolderStore:
         """A new generation folder from every row (``fresh`` is not needed here), then the manifest swap."""
         import shutil
 
-        import faiss
-
         from . import vectors as dense
         from .columns import write_columns
         from .keyword import KeywordIndex
@@ -307,9 +307,9 @@ class FolderStore:
             vec_index, vec_settings = dense.build(matrix, index_type)
             lap("vector index")
             try:
-                faiss.write_index(vec_index, str(tmp / "vectors.faiss"))
+                dense.save(vec_index, tmp)
             except RuntimeError as err:  # faiss reports I/O errors as RuntimeError
-                raise OSError(f"vectors.faiss: {err}") from err
+                raise OSError(f"vectors: {err}") from err
             pause("vectors written")
             write_columns(tmp, docs, sentences, chunks)
             pause("records written")

@@ -107,9 +107,16 @@ class KeywordIndex(QueryTerms):
         size = int(params["num_docs"])
         # bm25s's vocabulary also holds "" (for empty texts) without a column; no query produces it
         if not isinstance(vocab, dict) or len(indptr) != len(vocab) + 1 - ("" in vocab) or len(data) != len(indices) \
-                or (len(indices) and int(indices.max()) >= size):
+                or (len(indptr) and int(indptr[-1]) != len(indices)):
             raise ValueError("BM25 files do not fit together")
         return cls(vocab, data.astype(np.float32, copy=False), indices, indptr, size)
+
+    def check_bounds(self) -> None:
+        """ValueError unless every posting names a chunk and the term ranges are in order (reads every posting:
+        ``haitirag verify``; a load checks the sizes only)."""
+        if (len(self.indices) and (int(self.indices.min()) < 0 or int(self.indices.max()) >= self.size)) \
+                or (len(self.indptr) and (int(self.indptr[0]) != 0 or np.any(np.diff(self.indptr) < 0))):
+            raise ValueError("BM25 postings name chunks that are not there")
 
     def document_frequency(self) -> np.ndarray:
         """Chunks holding each term, by column."""

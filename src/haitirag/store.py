@@ -4,7 +4,8 @@ Layout of ``index/`` (format version 2)::
 
     manifest.json          what is in the index (see below); written last, with os.replace
     gen-<id>/              one generation of data files, named by the manifest
-        vectors.faiss      FAISS IndexFlatIP or IndexHNSWFlat of normalised vectors, row i = chunk i
+        vectors.faiss      FAISS IndexFlatIP of the normalised vectors, row i = chunk i (memory-mapped at load)
+        graph.faiss        for an HNSW index, its links alone (IndexHNSWFlat written without its vectors)
         *.npy, *.bin       the documents, sentences and chunks as columns, memory-mapped at load (columns.py)
         bm25/              bm25s keyword index (JSON + .npy), row i = chunk i
         catalog.json       per document: path, sha256 of the text, meta (hash of the other fields), vec (hash of
