@@ -96,7 +96,8 @@ def open_or_build(corpus: str | Path, index: str | Path, model: str = DEFAULT_MO
     try:
         return load_index(store)
     except IndexFormatError as err:
-        log.warning("%s: building it again from %s", err, corpus)
+        log.warning("the index at %s was written in another format (%s): building it again from %s", store.location,
+                    str(err).split(";")[0], corpus)
         return build_index(corpus, store, model=model, progress=True)
 
 
