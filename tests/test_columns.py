@@ -156,3 +156,21 @@ def test_damaged_postings_in_a_large_file_fail_cleanly(hash_index: haitirag.Inde
         index.search("court deployment", mode="keyword")
     with pytest.raises(IndexCorruptError, match=r"is damaged"):
         haitirag.index.verify_index(hash_index.path)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=documents())
+def test_titles_newest_first_and_a_title_found_as_the_page_does(tmp_path: Path, records):
+    import tempfile
+
+    docs, sentences, chunks = records
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    write_columns(folder, docs, sentences, chunks)
+    table = Documents(open_columns(folder))
+    want = sorted(((d.title, d.date) for d in docs), key=lambda t: t[1] or "", reverse=True)
+    assert list(table.newest_titles()) == want  # as the page sorted the documents (stable, undated last)
+    for d in docs:
+        plain = d.title.strip().lower()
+        if plain and all((c.isalnum() and c.isascii()) or c in " '" for c in plain):
+            assert table.has_title(plain.upper())
+    assert not table.has_title("a title that no document has")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import overload
@@ -209,10 +210,22 @@ class Documents(Mapping[str, Document]):
     def __len__(self) -> int:
         return len(self.cols.docs)
 
-    def titles(self) -> list[tuple[str, str | None]]:
-        """(title, date) of every document, row order, read from the metadata alone (no text decoded)."""
-        meta, spans = self.cols.meta, self.cols.docs[:, 2:4]
-        return [(m["title"], m["date"]) for m in (json.loads(meta[a:b].tobytes()) for a, b in spans.tolist())]
+    def newest_titles(self) -> Iterator[tuple[str, str | None]]:
+        """(title, date) of the documents, newest first (undated last, then row order), each read from its
+        metadata when reached (no text decoded)."""
+        if not len(self):
+            return
+        rank = np.unique(self.cols.dates, return_inverse=True)[1].reshape(-1)  # b"" (undated) ranks lowest
+        for row in np.lexsort((np.arange(len(self)), -rank)).tolist():
+            m0, m1 = self.cols.docs[row, 2:4].tolist()
+            meta = json.loads(self.cols.meta[m0:m1].tobytes().decode("utf-8"))
+            yield meta["title"], meta["date"]
+
+    def has_title(self, title: str) -> bool:
+        """Whether a document's title is ``title`` (case and surrounding spaces aside), by one search of the
+        metadata bytes; exact for a title of plain ASCII letters, digits, spaces and ``'``."""
+        pattern = rb'"title": "\s*' + re.escape(json.dumps(title.strip())[1:-1].encode()) + rb'\s*"'
+        return re.search(pattern, self.cols.meta.tobytes() if len(self.cols.meta) else b"", re.IGNORECASE) is not None
 
     def sources(self) -> set[str]:
         """The sources of the documents ("" for those without one)."""

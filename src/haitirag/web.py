@@ -237,11 +237,19 @@ _EXAMPLES: dict[tuple[str, str, int], tuple[str, ...]] = {}
 
 
 def _examples(documents: Any, n: int) -> tuple[str, ...]:
-    titles = documents.titles() if hasattr(documents, "titles") else [(d.title, d.date) for d in documents.values()]
+    from .columns import Documents
+
     out: list[str] = []
-    if any((title or "").strip().lower() == SEED_TITLE for title, _ in titles):
+    titles: Any
+    if isinstance(documents, Documents):  # a large index: no pass over every document's metadata
+        seed = documents.has_title(SEED_TITLE)
+        titles = documents.newest_titles()
+    else:
+        titles = [(d.title, d.date) for d in documents.values()]
+        seed = any((title or "").strip().lower() == SEED_TITLE for title, _ in titles)
+        titles.sort(key=lambda t: t[1] or "", reverse=True)  # newest first, undated last
+    if seed:
         out.extend(SEED_QUESTIONS)
-    titles.sort(key=lambda t: t[1] or "", reverse=True)  # newest first, undated last
     seen = {SEED_TITLE}
     for raw, _ in titles:
         title = " ".join((raw or "").split())
