@@ -173,4 +173,6 @@ def test_titles_newest_first_and_a_title_found_as_the_page_does(tmp_path: Path, 
         plain = d.title.strip().lower()
         if plain and all((c.isalnum() and c.isascii()) or c in " '" for c in plain):
             assert table.has_title(plain.upper())
+        if d.title.strip().isascii() or not d.title.strip().lower().isascii():
+            assert table.has_title(d.title) == bool(d.title.strip())
     assert not table.has_title("a title that no document has")

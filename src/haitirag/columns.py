@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import overload
@@ -222,10 +221,24 @@ class Documents(Mapping[str, Document]):
             yield meta["title"], meta["date"]
 
     def has_title(self, title: str) -> bool:
-        """Whether a document's title is ``title`` (case and surrounding spaces aside), by one search of the
-        metadata bytes; exact for a title of plain ASCII letters, digits, spaces and ``'``."""
-        pattern = rb'"title": "\s*' + re.escape(json.dumps(title.strip())[1:-1].encode()) + rb'\s*"'
-        return re.search(pattern, self.cols.meta.tobytes() if len(self.cols.meta) else b"", re.IGNORECASE) is not None
+        """Whether a document's title, stripped and lower-cased, is ``title`` stripped and lower-cased. For an ASCII
+        ``title`` the metadata bytes are searched once for its text (in any case) and each document found there is
+        read to compare; other titles are compared over every document."""
+        wanted = title.strip().lower()
+        if not wanted or not len(self.cols.meta):
+            return False
+        if not wanted.isascii():
+            return any((t or "").strip().lower() == wanted for t, _ in self.newest_titles())
+        blob, starts = self.cols.meta.tobytes(), self.cols.docs[:, 2]
+        lowered, needle = blob.lower(), json.dumps(wanted)[1:-1].encode()  # (bytes.lower: ASCII letters only)
+        at = lowered.find(needle)
+        while at >= 0:
+            row = int(np.searchsorted(starts, at, side="right")) - 1
+            at = lowered.find(needle, at + 1)
+            m0, m1 = self.cols.docs[row, 2:4].tolist()
+            if (json.loads(blob[m0:m1].decode("utf-8"))["title"] or "").strip().lower() == wanted:
+                return True
+        return False
 
     def sources(self) -> set[str]:
         """The sources of the documents ("" for those without one)."""
