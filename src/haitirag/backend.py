@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from .errors import IndexCorruptError
 from .records import Chunk, Document
 
 if TYPE_CHECKING:
+    from .columns import Chunks, Documents, Sentences
     from .keyword import KeywordIndex
 
 __all__ = ["Filters", "FolderGeneration", "FolderStore", "Generation", "Store", "is_database", "open_store"]
@@ -138,48 +139,27 @@ def open_store(location: str | Path | Store) -> Store:
 
 
 # -- the index folder ---------------------------------------------------------------------------------------
-def top_rows(scores: np.ndarray, n: int, allowed: np.ndarray | None) -> list[int]:
-    if allowed is not None:
-        scores = np.where(allowed, scores, -np.inf)
-    n = min(n, len(scores))
-    if n <= 0:
-        return []
-    idx = np.argpartition(-scores, n - 1)[:n]
-    idx = idx[np.argsort(-scores[idx], kind="stable")]
-    return [int(i) for i in idx if np.isfinite(scores[i])]
-
-
 class FolderGeneration:
-    """A generation of the index folder: the records as memory-mapped columns (``columns.py``; or plain
-    mappings, for an index made in memory), FAISS vectors and the BM25 matrix, row i = chunk i."""
+    """A generation of the index folder: the records as memory-mapped columns (``columns.py``), FAISS vectors and
+    the BM25 matrix, row i = chunk i."""
 
-    def __init__(self, documents: Mapping[str, Document], sentences: Mapping[str, list[Span]],
-                 chunks: Sequence[Chunk], vectors: Any, keyword: KeywordIndex):
+    def __init__(self, documents: Documents, sentences: Sentences, chunks: Chunks, vectors: Any,
+                 keyword: KeywordIndex):
         self.documents, self.sentences, self.chunks = documents, sentences, chunks
         self.vectors, self.keyword = vectors, keyword
         self._last: tuple[Filters, np.ndarray] | None = None  # the last filter's mask (hybrid asks twice)
 
     def sources(self) -> set[str]:
-        from .columns import Documents
-
-        if isinstance(self.documents, Documents):
-            return self.documents.sources()
-        return {doc.source or "" for doc in self.documents.values()}
+        return self.documents.sources()
 
     def allowed(self, filters: Filters | None) -> np.ndarray | None:
-        from .columns import Chunks, Documents
-
         if filters is None:
             return None
         last = self._last
         if last is not None and last[0] == filters:
             return last[1]
-        if isinstance(self.documents, Documents) and isinstance(self.chunks, Chunks):
-            ok_rows = self.documents.allowed(filters.sources, filters.date_from, filters.date_to, filters.keep_undated)
-            mask = np.asarray(ok_rows[self.chunks.doc_rows])
-        else:
-            ok = {doc_id: filters.allows(doc) for doc_id, doc in self.documents.items()}
-            mask = np.fromiter((ok[c.doc_id] for c in self.chunks), dtype=bool, count=len(self.chunks))
+        ok_rows = self.documents.allowed(filters.sources, filters.date_from, filters.date_to, filters.keep_undated)
+        mask = np.asarray(ok_rows[self.chunks.doc_rows])
         self._last = (filters, mask)
         return mask
 
@@ -228,13 +208,12 @@ class FolderStore:
 
     def verify(self, manifest: dict[str, Any]) -> None:
         """Every file's SHA-256, then a full load and every chunk's offsets against its document's text."""
-        from .columns import Documents
         from .store import verify_files
 
         verify_files(self.path, manifest, full=True)
         gen = self.load(manifest)
         try:
-            cast(Documents, gen.documents).cols.check_offsets()
+            gen.documents.cols.check_offsets()
             gen.keyword.check_bounds()
         except (ValueError, UnicodeDecodeError) as err:
             raise IndexCorruptError(f"index {self.path} is damaged ({err}); run `haitirag build --full` to rebuild it"
@@ -268,23 +247,22 @@ class FolderStore:
         return build_lock(self.path, wait_s=wait_s)
 
     def stored_documents(self, manifest: dict[str, Any]) -> Iterator[Document]:
-        from .columns import Documents, open_columns
+        from .columns import open_columns
         from .store import generation_dir
 
-        docs = Documents(open_columns(generation_dir(self.path, manifest)))
-        for row in range(len(docs)):
-            yield docs.at(row)
+        cols = open_columns(generation_dir(self.path, manifest))
+        for row in range(len(cols.docs)):
+            yield cols.document(row)
 
     def previous(self, manifest: dict[str, Any]) -> list[Previous]:
-        from .columns import Documents
         from .store import verify_files
         from .vectors import matrix
 
         verify_files(self.path, manifest, full=True)  # what is reused is checked in full
         old = self.load(manifest)
         vectors = matrix(old.vectors)
-        cols = cast(Documents, old.documents).cols  # (load makes these)
-        return [Previous(doc, sentences, chunks, vectors[rows]) for doc, sentences, rows, chunks in cols.everything()]
+        return [Previous(doc, sentences, chunks, vectors[rows])
+                for doc, sentences, rows, chunks in old.documents.cols.everything()]
 
     def vector_type(self, index_type: str, n: int) -> str:
         from .vectors import resolve

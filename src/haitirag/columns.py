@@ -27,7 +27,7 @@ import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 
@@ -134,7 +134,6 @@ class Columns:
         if not ok:
             raise ValueError("the record files do not fit together")
 
-
     def check_offsets(self) -> None:
         """ValueError unless every text is UTF-8 and every sentence, page and chunk lies inside its document
         (reads every text: ``haitirag verify``)."""
@@ -149,11 +148,15 @@ class Columns:
                 and np.all((0 <= self.pages) & (self.pages <= lengths[page_doc]))):
             raise ValueError("a chunk, sentence or page lies outside its document")
 
+    def metadata(self, row: int) -> dict[str, Any]:
+        """A document's fields other than its text and pages (its JSON object in meta.bin)."""
+        m0, m1 = self.docs[row, 2:4].tolist()
+        return dict(json.loads(self.meta[m0:m1].tobytes().decode("utf-8")))
 
     def document(self, row: int, spans: Sequence[int] | None = None) -> Document:
-        t0, t1, m0, m1, _, _, p0, p1, _ = self.docs[row].tolist() if spans is None else spans
+        t0, t1, _, _, _, _, p0, p1, _ = self.docs[row].tolist() if spans is None else spans
         return Document(text=self.text[t0:t1].tobytes().decode("utf-8"), pages=tuple(self.pages[p0:p1].tolist()),
-                        **json.loads(self.meta[m0:m1].tobytes().decode("utf-8")))
+                        **self.metadata(row))
 
     def everything(self) -> Iterator[tuple[Document, list[Span], list[int], list[Chunk]]]:
         """Every document in row order with its sentences, its chunk rows (ascending) and their chunks: one pass
@@ -182,7 +185,7 @@ class Documents(Mapping[str, Document]):
 
     def __init__(self, cols: Columns):
         self.cols = cols
-        self.at = functools.lru_cache(maxsize=256)(self._at)
+        self.at = functools.lru_cache(maxsize=256)(cols.document)
         self._sources: frozenset[str] | None = None
 
     def row(self, doc_id: str) -> int | None:
@@ -190,9 +193,6 @@ class Documents(Mapping[str, Document]):
         keys = self.cols.doc_keys
         i = int(np.searchsorted(keys, key))
         return int(self.cols.doc_key_rows[i]) if i < len(keys) and keys[i] == key else None
-
-    def _at(self, row: int) -> Document:
-        return self.cols.document(row)
 
     def __getitem__(self, doc_id: str) -> Document:
         row = self.row(doc_id) if isinstance(doc_id, str) else None
@@ -216,8 +216,7 @@ class Documents(Mapping[str, Document]):
             return
         rank = np.unique(self.cols.dates, return_inverse=True)[1].reshape(-1)  # b"" (undated) ranks lowest
         for row in np.lexsort((np.arange(len(self)), -rank)).tolist():
-            m0, m1 = self.cols.docs[row, 2:4].tolist()
-            meta = json.loads(self.cols.meta[m0:m1].tobytes().decode("utf-8"))
+            meta = self.cols.metadata(row)
             yield meta["title"], meta["date"]
 
     def has_title(self, title: str) -> bool:
@@ -235,8 +234,7 @@ class Documents(Mapping[str, Document]):
         while at >= 0:
             row = int(np.searchsorted(starts, at, side="right")) - 1
             at = lowered.find(needle, at + 1)
-            m0, m1 = self.cols.docs[row, 2:4].tolist()
-            if (json.loads(blob[m0:m1].decode("utf-8"))["title"] or "").strip().lower() == wanted:
+            if (self.cols.metadata(row)["title"] or "").strip().lower() == wanted:
                 return True
         return False
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .backend import Filters, FolderGeneration, Generation, Store, open_store, top_rows
+from .backend import Filters, Generation, Store, open_store
 from .embedding import Embedder, make_embedder
 from .errors import HaitiragError, IndexCorruptError, IndexMismatchError, QueryError
 from .records import Answer, Chunk, Document, Passage
@@ -87,9 +87,6 @@ def embed_text(title: str, text: str) -> str:
     return text if not title or text.startswith(title) else f"{title}\n{text}"
 
 
-_top = top_rows  # (kept for callers of the old name)
-
-
 def fuse(dense: dict[int, float], keyword: dict[int, float], w: float = DENSE_WEIGHT) -> dict[int, float]:
     """Convex combination of min-max-normalised scores: ``w * cosine + (1 - w) * BM25`` (a retriever that
     did not return a row adds 0). Beat reciprocal-rank fusion on SQuAD v1.1 dev (README, fusion ablation)."""
@@ -106,20 +103,13 @@ def fuse(dense: dict[int, float], keyword: dict[int, float], w: float = DENSE_WE
 class Index:
     """A loaded index. Build one with ``build_index``, open one with ``load_index``."""
 
-    def __init__(self, path: str | Path | Store, manifest: dict[str, Any], documents: Mapping[str, Document],
-                 sentences: Mapping[str, list[Span]], chunks: Sequence[Chunk], vectors: Any,
-                 keyword: Any, embedder: Embedder | None = None, generation: Generation | None = None):
+    def __init__(self, path: str | Path | Store, manifest: dict[str, Any], generation: Generation,
+                 embedder: Embedder | None = None):
         self.store: Store = open_store(path)
         self.location = self.store.location  # where it lives, safe to show (a database password is masked)
         self.path: Any = getattr(self.store, "path", self.location)  # the folder's Path; the location otherwise
         self.manifest = manifest
-        self.documents = documents
-        self.sentences = sentences
-        self.chunks = chunks
-        self.vectors = vectors  # faiss.IndexFlatIP or IndexHNSWFlat (vectors.py), or pgstore's stand-in
-        self.keyword = keyword  # KeywordIndex (keyword.py), or pgstore's
-        self.generation: Generation = generation or FolderGeneration(
-            dict(documents), dict(sentences), list(chunks), vectors, keyword)
+        self.generation = generation  # what the store loaded: records, vectors, keyword index
         self._embedder = embedder
         self.report: BuildReport | None = None
         self._answerer: Any = None
@@ -166,9 +156,7 @@ class Index:
                 f"index {store.location} was built with model {built_with!r}, not {asked!r}; "
                 f"run `haitirag build --model {asked}` to rebuild it with that model")
         store.check(manifest)
-        gen = store.load(manifest)
-        return cls(store, manifest, gen.documents, gen.sentences, gen.chunks, gen.vectors, gen.keyword, embedder,
-                   generation=gen)
+        return cls(store, manifest, store.load(manifest), embedder)
 
     def refresh(self) -> bool:
         """Switch to a newer build of the same folder if one was swapped in; True when it did.
@@ -209,6 +197,26 @@ class Index:
             return True
 
     # -- properties --------------------------------------------------------------------------------
+    @property
+    def documents(self) -> Mapping[str, Document]:
+        return self.generation.documents
+
+    @property
+    def sentences(self) -> Mapping[str, list[Span]]:
+        return self.generation.sentences
+
+    @property
+    def chunks(self) -> Sequence[Chunk]:
+        return self.generation.chunks
+
+    @property
+    def vectors(self) -> Any:  # faiss.IndexFlatIP or IndexHNSWFlat (vectors.py), or pgstore's stand-in
+        return self.generation.vectors
+
+    @property
+    def keyword(self) -> Any:  # KeywordIndex (keyword.py), or pgstore's
+        return self.generation.keyword
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
