@@ -1,7 +1,8 @@
 """The index folder at 10k / 100k / 1M chunks: write, load, search, verify, RSS and disk; one table.
 
     python bench/scale.py --questions ../shared/eval/squad11/questions-dev.jsonl \\
-        [--corpus ../shared/eval/squad11/corpus.jsonl] [--sizes 10000,100000,1000000] [--queries 200]
+        [--corpus ../shared/eval/squad11/corpus.jsonl] [--sizes 10000,100000,1000000] [--queries 200] \\
+        [--builds 10000,100000,1000000]
 
 Each size is written once into ``--work`` (kept, and reused while its manifest says the same count): the SQuAD
 v1.1 dev paragraphs again and again, each copy perturbed (``bench/rows.py``: one chunk a document, ten sources,
@@ -21,9 +22,10 @@ first, as after a reboot; root only):
   ONNX Runtime after ``haitirag export``; the reader's cost does not grow with the index, the rest does);
 * **verify**: ``haitirag verify`` (every file's SHA-256, every chunk's offsets).
 
-``--builds 10000,100000``: also the real pipeline at those sizes, each ``haitirag build --model hash:384`` its own
-process on the same rows written as a JSONL corpus: a full build, then one document edited, then nothing
-changed; wall time and the build process's peak RSS.
+``--builds 10000,100000,1000000``: also the real pipeline at those sizes, each ``haitirag build --model hash:384``
+its own process on the same rows written as a JSONL corpus: a full build (from ``--direct-from`` chunks the
+first index is written by the bench itself, the corpus's documents one chunk each), then one document edited,
+another edited, nothing changed; wall time, the build's own stage timings and the build process's peak RSS.
 """
 
 from __future__ import annotations
@@ -121,8 +123,11 @@ PEAK = ("import resource, sys; from haitirag.cli import main; rc = main(sys.argv
         "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
 
 
-def builds(folder: Path, paragraphs: list[dict], n: int) -> dict[str, tuple[float, float]]:  # type: ignore[type-arg]
-    """Full build, one document edited, nothing changed: (seconds, peak RSS MB) of each ``haitirag build``."""
+def builds(folder: Path, paragraphs: list[dict], n: int, direct_from: int) -> dict[str, tuple[float, float]]:  # type: ignore[type-arg]
+    """Full build, one document edited, another edited, nothing changed: (seconds, peak RSS MB) of each
+    ``haitirag build``. From ``direct_from`` chunks the first index is written by this process instead (the
+    corpus's own documents, one chunk each, through ``FolderStore.write``: a full build through the command line
+    takes most of an hour there)."""
     import shutil
 
     shutil.rmtree(folder, ignore_errors=True)
@@ -136,21 +141,59 @@ def builds(folder: Path, paragraphs: list[dict], n: int) -> dict[str, tuple[floa
                 f.write(json.dumps({"id": d.doc_id, "title": d.title, "text": d.text, "date": d.date,
                                     "source": d.source}, ensure_ascii=False) + "\n")
 
+    def edit(i: int) -> None:
+        d = docs[i]
+        docs[i] = type(d)(**{**d.__dict__, "text": d.text + " An editor revised this paragraph."})
+        write_corpus()
+
     write_corpus()
     out = {}
-    for step in ("full build", "1 document edited", "nothing changed"):
+    if n >= direct_from:
+        t0 = time.perf_counter()
+        written = _write_directly(corpus, folder / "index")
+        print(f"{n:,} written directly: {time.perf_counter() - t0:.1f} s, {json.dumps(written)}", flush=True)
+    steps = (["full build"] if n < direct_from else []) + ["1 document edited", "another document edited",
+                                                            "nothing changed"]
+    for step in steps:
         if step == "1 document edited":
-            d = docs[n // 2]
-            docs[n // 2] = type(d)(**{**d.__dict__, "text": d.text + " An editor revised this paragraph."})
-            write_corpus()
+            edit(n // 2)
+        elif step == "another document edited":
+            edit(n // 3)
         t0 = time.perf_counter()
         r = subprocess.run([sys.executable, "-c", PEAK, "build", "-q", "--json", "--corpus", str(corpus), "--index",
                             str(folder / "index"), "--model", "hash:384"], capture_output=True, text=True, check=True)
         peak = next(int(line.split()[1]) for line in r.stderr.splitlines() if line.startswith("PEAK")) / 1024
         out[step] = (time.perf_counter() - t0, peak)
-        stages = {k: round(v, 1) for k, v in json.loads(r.stdout).get("timings", {}).items()}
-        print(f"{n:,} {step}: {out[step][0]:.1f} s, peak RSS {peak:,.0f} MB; stages {stages}", flush=True)
+        report = json.loads(r.stdout)
+        stages = {k: round(v, 1) for k, v in report.get("timings", {}).items()}
+        print(f"{n:,} {step}: {out[step][0]:.1f} s, peak RSS {peak:,.0f} MB, full {report['full']}, "
+              f"embedded {report['chunks_embedded']}; stages {stages}", flush=True)
     return out
+
+
+def _write_directly(corpus: Path, index: Path) -> dict[str, float]:
+    """The index of ``corpus`` with one chunk a document, as ``haitirag build --model hash:384`` would record it
+    (same documents, catalog, model and settings), written by ``FolderStore.write``."""
+    from haitirag.backend import FolderStore
+    from haitirag.chunking import Chunker
+    from haitirag.corpus import load_corpus
+    from haitirag.embedding import HashEmbedder
+    from haitirag.index import embed_text
+    from haitirag.records import Chunk
+
+    t0 = time.perf_counter()
+    docs = load_corpus(corpus).documents
+    chunks = [Chunk(Chunker.chunk_id(d.doc_id, 0, len(d.text)), d.doc_id, d.text, 0, len(d.text), len(d.text) // 4)
+              for d in docs]
+    texts = [embed_text(d.title, d.text) for d in docs]
+    t_rows = time.perf_counter() - t0
+    emb = HashEmbedder(384)
+    t0 = time.perf_counter()
+    matrix = emb.encode(texts)
+    t_embed = time.perf_counter() - t0
+    seconds, laps = write(FolderStore(index), docs, chunks, matrix, texts, emb.name, "auto")
+    return {"rows_s": round(t_rows, 1), "embed_s": round(t_embed, 1), "write_s": round(seconds, 1),
+            **{k: round(v, 1) for k, v in laps.items()}}
 
 
 def du_mb(folder: Path) -> float:
@@ -167,6 +210,8 @@ def main() -> None:
     ap.add_argument("--cold", action="store_true", help="empty the page cache before each load (needs root)")
     ap.add_argument("--asks", type=int, default=30, help="questions asked (Index.ask) per size (default: 30)")
     ap.add_argument("--builds", default="", help="sizes to build through the real pipeline too (e.g. 10000,100000)")
+    ap.add_argument("--direct-from", type=int, default=200_000,
+                    help="from this size the first index of --builds is written directly (default: 200000)")
     ap.add_argument("--measure", help=argparse.SUPPRESS)  # (the child process: an index folder)
     args = ap.parse_args()
     questions = [json.loads(line)["question"] for line in Path(args.questions).open(encoding="utf-8")]
@@ -176,7 +221,7 @@ def main() -> None:
         return
     paragraphs = [json.loads(line) for line in Path(args.corpus).open(encoding="utf-8")]
     rows = []
-    for n in (int(x) for x in args.sizes.split(",")):
+    for n in (int(x) for x in args.sizes.split(",") if x):
         folder = Path(args.work) / f"n{n}"
         made = make(folder, paragraphs, n)
         if made:
@@ -199,10 +244,11 @@ def main() -> None:
         got["kind"] = read_manifest(folder, catalog=False)["vectors"]["type"]
         rows.append((n, got))
         print(f"{n:,}: {json.dumps(got)}", flush=True)
-    print(f"\n{args.queries} SQuAD v1.1 dev questions, k 5; the test embedder hash:384; search p50 / p99 in ms\n")
-    print("| chunks | vectors | `load_index` | RSS after load | first search | " + " | ".join(MODES)
-          + " | `ask` | RSS after searching | `haitirag verify` | disk |")
-    print("|---:|---|---:|---:|---:|" + "---:|" * len(MODES) + "---:|---:|---:|---:|")
+    if rows:
+        print(f"\n{args.queries} SQuAD v1.1 dev questions, k 5; the test embedder hash:384; search p50 / p99 in ms\n")
+        print("| chunks | vectors | `load_index` | RSS after load | first search | " + " | ".join(MODES)
+              + " | `ask` | RSS after searching | `haitirag verify` | disk |")
+        print("|---:|---|---:|---:|---:|" + "---:|" * len(MODES) + "---:|---:|---:|---:|")
     for n, g in rows:
         cells = " | ".join(f"{g[m][0]:.1f} / {g[m][1]:.1f}" for m in MODES)
         print(f"| {n:,} | {g['kind']} | {g['load_s']:.2f} s | {g['rss_mb']:,.0f} MB | {g['first_ms']:.0f} ms | "
@@ -210,13 +256,14 @@ def main() -> None:
               f"{g['verify_s']:.1f} s | {g['disk_mb']:,.0f} MB |")
     sizes = [int(x) for x in args.builds.split(",") if x]
     if sizes:
-        done = {n: builds(Path(args.work) / f"build{n}", paragraphs, n) for n in sizes}
-        steps = list(next(iter(done.values())))
+        done = {n: builds(Path(args.work) / f"build{n}", paragraphs, n, args.direct_from) for n in sizes}
+        steps = list(dict.fromkeys(step for got in done.values() for step in got))
         print("\n`haitirag build --model hash:384`, each its own process: seconds (peak RSS)\n")
         print("| chunks | " + " | ".join(steps) + " |")
         print("|---:|" + "---:|" * len(steps))
         for n, got in done.items():
-            print(f"| {n:,} | " + " | ".join(f"{s:.1f} s ({m:,.0f} MB)" for s, m in got.values()) + " |")
+            print(f"| {n:,} | " + " | ".join(f"{got[k][0]:.1f} s ({got[k][1]:,.0f} MB)" if k in got else "(written)"
+                                             for k in steps) + " |")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,14 @@ SEED_CORPUS = Path(__file__).parent.parent / "corpus"
 HASH_MODEL = "hash:64"
 
 
+def segment_dir(location: str | Path, n: int = 0) -> Path:
+    """The folder of segment ``n`` of the index folder's current generation (its data files)."""
+    import json
+
+    manifest = json.loads((Path(location) / "manifest.json").read_text())
+    return Path(location) / f"gen-{manifest['generation']}" / f"seg-{manifest['segments'][n]['id']}"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Tests never use (or write) the user's ~/.cache/haitirag: ONNX exports go to a fresh folder, so

@@ -19,7 +19,7 @@ from haitirag.backend import Filters
 from haitirag.columns import Chunks, Documents, Sentences, open_columns, write_columns
 from haitirag.errors import IndexCorruptError, IndexMismatchError
 from haitirag.records import Chunk, Document
-from tests.conftest import HASH_MODEL
+from tests.conftest import HASH_MODEL, segment_dir
 
 TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=40)
 DATES = st.one_of(st.none(), st.dates().map(lambda d: d.isoformat()))
@@ -77,8 +77,7 @@ def test_damaged_columns_are_refused(tmp_path: Path):
 
 
 def test_load_checks_sizes_verify_checks_every_byte(hash_index: haitirag.Index, monkeypatch):
-    gen = hash_index.path / f"gen-{hash_index.manifest['generation']}"
-    text = gen / "text.bin"
+    text = segment_dir(hash_index.path) / "text.bin"
     data = bytearray(text.read_bytes())
     data[3] ^= 0x01  # same size, another byte
     text.write_bytes(bytes(data))
@@ -109,23 +108,23 @@ def test_an_index_of_format_1_says_rebuild_and_a_build_replaces_it(hash_index: h
     manifest_path = hash_index.path / "manifest.json"
     old = json.loads(manifest_path.read_text())
     manifest_path.write_text(json.dumps({**old, "format_version": 1}))
-    with pytest.raises(IndexMismatchError, match=r"index format 1 .* reads 2; run `haitirag build`"):
+    with pytest.raises(IndexMismatchError, match=r"index format 1 .* reads 3; run `haitirag build`"):
         haitirag.load_index(hash_index.path)
     rebuilt = haitirag.build_index(corpus, hash_index.path, model=HASH_MODEL)
     assert rebuilt.report is not None and rebuilt.report.full and rebuilt.report.wrote
-    assert rebuilt.manifest["format_version"] == 2 and list(rebuilt.chunks) == list(hash_index.chunks)
+    assert rebuilt.manifest["format_version"] == 3 and list(rebuilt.chunks) == list(hash_index.chunks)
 
 
 def test_verify_finds_a_chunk_outside_its_document(hash_index: haitirag.Index):
     import hashlib
 
-    gen = hash_index.path / f"gen-{hash_index.manifest['generation']}"
+    gen = segment_dir(hash_index.path)
     table = np.load(gen / "chunks.npy")
     table[0, 2] = 10**6  # its end far past its document's text; re-signed, so only the offsets are wrong
     np.save(gen / "chunks.npy", table)
     manifest_path = hash_index.path / "manifest.json"
     m = json.loads(manifest_path.read_text())
-    m["files"]["chunks.npy"] = {"bytes": (gen / "chunks.npy").stat().st_size,
+    m["files"][f"{gen.name}/chunks.npy"] = {"bytes": (gen / "chunks.npy").stat().st_size,
                                 "sha256": hashlib.sha256((gen / "chunks.npy").read_bytes()).hexdigest()}
     manifest_path.write_text(json.dumps(m))
     with pytest.raises(IndexCorruptError, match=r"lies outside its document.*haitirag build --full"):
@@ -138,15 +137,14 @@ def test_the_page_rebuilds_an_index_of_an_older_format(hash_index: haitirag.Inde
     manifest_path = hash_index.path / "manifest.json"
     manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "format_version": 1}))
     served = web.open_or_build(corpus, hash_index.path, model=HASH_MODEL)
-    assert served.report is not None and served.report.full and served.manifest["format_version"] == 2
+    assert served.report is not None and served.report.full and served.manifest["format_version"] == 3
     assert list(served.chunks) == list(hash_index.chunks)
 
 
 def test_damaged_postings_in_a_large_file_fail_cleanly(hash_index: haitirag.Index, monkeypatch):
     """Past the sizes a load checks, a posting that names no chunk is a one-line error when searched, and
     ``verify`` finds it."""
-    bm25 = hash_index.path / f"gen-{hash_index.manifest['generation']}" / "bm25"
-    path = bm25 / "indices.csc.index.npy"
+    path = segment_dir(hash_index.path) / "bm25" / "rows.npy"
     postings = np.load(path)
     postings[:] = 10**6  # same size, every posting past the last chunk
     np.save(path, postings)

@@ -27,7 +27,7 @@ from haitirag.errors import IndexCorruptError
 from haitirag.store import PAUSE_ENV
 from haitirag.watch import watch
 
-from .conftest import HASH_MODEL
+from .conftest import HASH_MODEL, segment_dir
 
 NEW_DOC = """---
 title: Volcano alert in Iceland
@@ -56,13 +56,17 @@ def signature(index: haitirag.Index) -> list[tuple[str, str]]:
 
 
 def assert_consistent(index: haitirag.Index) -> None:
-    """Chunk records, vectors and keyword rows agree, and every chunk is a span of its document."""
-    assert len(index.chunks) == index.vectors.ntotal == index.keyword.size
-    for c in index.chunks:
+    """Chunk records, vectors and keyword rows agree, and every live chunk is a span of its document."""
+    assert len(index.chunks) == index.vectors.ntotal == getattr(index.keyword, "rows", index.keyword.size)
+    live = getattr(index.chunks, "live", None)  # (rows of documents removed since their segment was written)
+    rows = [i for i in range(len(index.chunks)) if live is None or live[i]]
+    assert len(rows) == len(index) == index.keyword.size
+    chunks = [index.chunks[i] for i in rows]
+    for c in chunks:
         assert index.documents[c.doc_id].text[c.start:c.end] == c.text
     emb = HashEmbedder(index.vectors.d)
-    fresh = emb.encode([haitirag.index.embed_text(index.documents[c.doc_id].title, c.text) for c in index.chunks])
-    assert np.allclose(index.vectors.reconstruct_n(0, index.vectors.ntotal), fresh, atol=1e-6)
+    fresh = emb.encode([haitirag.index.embed_text(index.documents[c.doc_id].title, c.text) for c in chunks])
+    assert np.allclose(index.vectors.reconstruct_n(0, index.vectors.ntotal)[rows], fresh, atol=1e-6)
 
 
 def all_texts(index: haitirag.Index, query: str, mode: str) -> list[haitirag.Passage]:
@@ -256,8 +260,7 @@ def test_status_command(hash_index: haitirag.Index, corpus: Path, tmp_path: Path
 
 
 def test_damaged_index_is_rebuilt_not_trusted(hash_index: haitirag.Index, corpus: Path):
-    gen = hash_index.path / f"gen-{hash_index.manifest['generation']}"
-    (gen / "chunks.npy").write_bytes(b"damaged\n")
+    (segment_dir(hash_index.path) / "chunks.npy").write_bytes(b"damaged\n")
     status = index_status(corpus, hash_index.path, model=HASH_MODEL)
     assert status.full and status.reason.startswith("index unusable")
     index = haitirag.build_index(corpus, hash_index.path, model=HASH_MODEL)
@@ -277,13 +280,13 @@ def test_leftovers_of_killed_builds_are_removed(hash_index: haitirag.Index, corp
 
 
 def test_failed_write_keeps_the_previous_index(hash_index: haitirag.Index, corpus: Path, monkeypatch):
-    from haitirag.keyword import KeywordIndex
+    from haitirag.keyword import Postings
 
     def disk_full(self, folder):  # type: ignore[no-untyped-def]
         raise OSError(28, "No space left on device")
 
     edit(corpus)
-    monkeypatch.setattr(KeywordIndex, "save", disk_full)
+    monkeypatch.setattr(Postings, "save", disk_full)
     with pytest.raises(haitirag.HaitiragError, match=r"could not write the new index .*No space left.*unchanged"):
         update_index(corpus, hash_index.path, model=HASH_MODEL)
     assert not any(p.name.startswith("tmp-") for p in hash_index.path.iterdir())

@@ -11,7 +11,7 @@ import haitirag
 from haitirag.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError, QueryError
 from haitirag.store import build_lock, read_manifest
 
-from .conftest import HASH_MODEL
+from .conftest import HASH_MODEL, segment_dir
 
 QUERIES = ["Which court blocked the deployment?", "fisheries Nile perch catches", "railway extension cost",
            "rainfall outlook for farmers", "Who signed the agreement?", "police officers Haiti Kenya"]
@@ -71,7 +71,7 @@ def test_save_load_round_trip(hash_index: haitirag.Index):
 
 
 def _gen(index: haitirag.Index) -> Path:
-    return index.path / f"gen-{index.manifest['generation']}"
+    return segment_dir(index.path)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "delete", "flip"])
@@ -112,7 +112,8 @@ def test_counts_mismatch_is_refused(hash_index: haitirag.Index):
     for name in ("chunks.npy", "chunk_ids.npy"):
         path = _gen(hash_index) / name
         np.save(path, np.load(path)[:-1])
-        m["files"][name] = {"bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        m["files"][f"{path.parent.name}/{name}"] = {"bytes": path.stat().st_size,
+                                                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     manifest_path.write_text(json.dumps(m))
     with pytest.raises(IndexCorruptError, match="inconsistent"):
         haitirag.load_index(hash_index.path)

@@ -34,7 +34,7 @@ from haitirag.errors import (
 from haitirag.store import PAUSE_ENV
 
 from . import pgserver
-from .conftest import HASH_MODEL
+from .conftest import HASH_MODEL, segment_dir
 from .test_incremental import edit
 
 PASSWORD = "pw-Zq81-never-shown"
@@ -209,9 +209,7 @@ def corrupt(location: str) -> None:
         with psycopg.connect(location, autocommit=True) as conn:
             conn.execute("DELETE FROM haitirag_chunks WHERE id = (SELECT min(id) FROM haitirag_chunks)")
     else:
-        store = open_store(location)
-        manifest = store.read_manifest()
-        (Path(location) / f"gen-{manifest['generation']}" / "chunks.npy").write_bytes(b"{}\n")
+        (segment_dir(location) / "chunks.npy").write_bytes(b"{}\n")
 
 
 def test_damaged_index_and_other_model_refused(built: haitirag.Index, corpus: Path, location: str):

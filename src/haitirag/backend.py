@@ -16,6 +16,7 @@ the filters applied where the data are (a boolean mask over FAISS rows here, ``W
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,8 +141,9 @@ def open_store(location: str | Path | Store) -> Store:
 
 # -- the index folder ---------------------------------------------------------------------------------------
 class FolderGeneration:
-    """A generation of the index folder: the records as memory-mapped columns (``columns.py``), FAISS vectors and
-    the BM25 matrix, row i = chunk i."""
+    """A generation of the index folder: its segments' records as memory-mapped columns (``columns.py``), FAISS
+    vectors and BM25 postings, searched as one; global row i = chunk i. Rows of removed documents are never
+    returned (``chunks.live``)."""
 
     def __init__(self, documents: Documents, sentences: Sentences, chunks: Chunks, vectors: Any,
                  keyword: KeywordIndex):
@@ -154,7 +156,7 @@ class FolderGeneration:
 
     def allowed(self, filters: Filters | None) -> np.ndarray | None:
         if filters is None:
-            return None
+            return self.chunks.live
         last = self._last
         if last is not None and last[0] == filters:
             return last[1]
@@ -177,7 +179,7 @@ class FolderGeneration:
 
 
 class FolderStore:
-    """The index folder of ``store.py``: generations of files, manifest.json swapped in last, flock."""
+    """The index folder of ``store.py``: generations of segments, manifest.json swapped in last, flock."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -213,29 +215,51 @@ class FolderStore:
         verify_files(self.path, manifest, full=True)
         gen = self.load(manifest)
         try:
-            gen.documents.cols.check_offsets()
+            for part in gen.documents.parts:
+                part.cols.check_offsets()
             gen.keyword.check_bounds()
         except (ValueError, UnicodeDecodeError) as err:
             raise IndexCorruptError(f"index {self.path} is damaged ({err}); run `haitirag build --full` to rebuild it"
                                     ) from err
 
     def load(self, manifest: dict[str, Any]) -> FolderGeneration:
-        from .columns import Chunks, Documents, Sentences, open_columns
-        from .keyword import KeywordIndex
-        from .store import generation_dir
+        from .columns import Chunks, Documents, Part, Sentences, open_columns
+        from .keyword import KeywordIndex, Postings
+        from .store import generation_dir, segment_dir
+        from .vectors import Segments
         from .vectors import load as load_vectors
 
         gen = generation_dir(self.path, manifest)
+        parts, vec_parts, kw_parts = [], [], []
+        doc_at = chunk_at = 0
         try:
-            documents = Documents(open_columns(gen))
-            sentences, chunks = Sentences(documents), Chunks(documents)
-            vectors = load_vectors(gen, manifest.get("vectors"))
-            keyword = KeywordIndex.load(gen / "bm25")
-        except (OSError, ValueError, KeyError, RuntimeError) as err:
+            for seg in manifest["segments"]:
+                folder = segment_dir(gen, seg)
+                cols = open_columns(folder)
+                removed = np.load(gen / f"removed-{seg['id']}.npy", allow_pickle=False) if seg.get("removed") \
+                    else np.zeros(0, dtype=np.int64)
+                vec, postings = load_vectors(folder, seg.get("vectors")), Postings.load(folder / "bm25")
+                if not (len(cols.chunks) == vec.ntotal == len(postings.lengths) == seg["chunks"]
+                        and len(cols.docs) == seg["documents"] and len(removed) == seg.get("removed", 0)
+                        and (not len(removed) or (int(removed.min()) >= 0 and int(removed.max()) < len(cols.docs)))):
+                    raise ValueError(f"segment {seg['id']} is inconsistent with the manifest")
+                parts.append(Part(cols, doc_at, chunk_at, removed.astype(np.int64)))
+                vec_parts.append((chunk_at, vec))
+                kw_parts.append((chunk_at, postings))
+                doc_at, chunk_at = doc_at + len(cols.docs), chunk_at + len(cols.chunks)
+            terms = json.loads((gen / "vocab.json").read_text(encoding="utf-8"))
+            df = np.load(gen / "df.npy", allow_pickle=False)
+            if not isinstance(terms, list) or len(df) != len(terms) or not parts:
+                raise ValueError("the keyword vocabulary does not fit its statistics")
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
             raise IndexCorruptError(f"index {self.path} is unreadable ({err}); run `haitirag build` to rebuild it"
                                     ) from err
+        documents = Documents(parts)
+        sentences, chunks = Sentences(documents), Chunks(documents)
+        vectors = vec_parts[0][1] if len(vec_parts) == 1 else Segments(vec_parts)
+        keyword = KeywordIndex({t: i for i, t in enumerate(terms)}, kw_parts, chunks.live, df)
         counts = manifest["counts"]
-        if not (len(chunks) == vectors.ntotal == keyword.size == counts["chunks"]
+        if not (len(chunks) == vectors.ntotal == keyword.rows and keyword.size == counts["chunks"]
                 and len(documents) == counts["documents"] and vectors.d == manifest["dimension"]):
             raise IndexCorruptError(f"index {self.path} is inconsistent (counts differ from the manifest); "
                                     "run `haitirag build` to rebuild it")
@@ -247,12 +271,9 @@ class FolderStore:
         return build_lock(self.path, wait_s=wait_s)
 
     def stored_documents(self, manifest: dict[str, Any]) -> Iterator[Document]:
-        from .columns import open_columns
-        from .store import generation_dir
-
-        cols = open_columns(generation_dir(self.path, manifest))
-        for row in range(len(cols.docs)):
-            yield cols.document(row)
+        docs = self.load(manifest).documents
+        for doc_id in docs:
+            yield docs[doc_id]
 
     def previous(self, manifest: dict[str, Any]) -> list[Previous]:
         from .store import verify_files
@@ -262,7 +283,7 @@ class FolderStore:
         old = self.load(manifest)
         vectors = matrix(old.vectors)
         return [Previous(doc, sentences, chunks, vectors[rows])
-                for doc, sentences, rows, chunks in old.documents.cols.everything()]
+                for doc, sentences, rows, chunks in old.documents.everything()]
 
     def vector_type(self, index_type: str, n: int) -> str:
         from .vectors import resolve
@@ -272,40 +293,140 @@ class FolderStore:
     def write(self, manifest: dict[str, Any], docs: list[Document], sentences: dict[str, list[Span]],
               chunks: list[Chunk], matrix: np.ndarray, texts: list[str], fresh: Sequence[int], index_type: str,
               lap: Lap) -> dict[str, Any]:
-        """A new generation folder from every row (``fresh`` is not needed here), then the manifest swap."""
+        """A new generation of one segment from every row (``fresh`` is not needed here), then the manifest swap."""
         import shutil
 
-        from . import vectors as dense
-        from .columns import write_columns
-        from .keyword import KeywordIndex
-        from .store import new_tmp_dir, pause, write_generation
+        from .store import new_tmp_dir, write_generation
 
         tmp = new_tmp_dir(self.path)
         try:
-            vec_index, vec_settings = dense.build(matrix, index_type)
-            lap("vector index")
-            try:
-                dense.save(vec_index, tmp)
-            except RuntimeError as err:  # faiss reports I/O errors as RuntimeError
-                raise OSError(f"vectors: {err}") from err
-            pause("vectors written")
-            write_columns(tmp, docs, sentences, chunks)
-            pause("records written")
-            lap("write vectors and records")
-            (tmp / "bm25").mkdir()
-            KeywordIndex.build(texts).save(tmp / "bm25")
+            vocab: dict[str, int] = {}
+            seg, postings = self._segment(tmp, docs, sentences, chunks, matrix, texts, index_type, vocab, lap)
+            self._keyword_files(tmp, vocab, postings.frequency(None, len(vocab)))
             lap("keyword index")
-            new = write_generation(self.path, tmp, {**manifest, "vectors": vec_settings})
+            new = write_generation(self.path, tmp, {**manifest, "vectors": seg["vectors"], "segments": [seg],
+                                                    "keyword": KEYWORD})
         except BaseException:  # disk full, Ctrl-C...: leave no half-written folder behind
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         lap("checksums, fsync, swap")
         return new
 
+    def append(self, manifest: dict[str, Any], fields: dict[str, Any], docs: list[Document],
+               sentences: dict[str, list[Span]], chunks: list[Chunk], matrix: np.ndarray, texts: list[str],
+               removed: Iterable[str], lap: Lap) -> dict[str, Any]:
+        """A new generation that shares the previous one's first segment (hard links, nothing rewritten) with
+        ``removed`` documents marked removed, and one small segment, written anew, holding the later documents
+        still live and ``docs`` (their sentences, chunks, vectors and texts given)."""
+        import os
+        import shutil
+
+        from .index import embed_text
+        from .store import generation_dir, new_tmp_dir, segment_dir, write_generation
+        from .vectors import Segments
+        from .vectors import matrix as all_vectors
+
+        old = self.load(manifest)
+        gone = set(removed)
+        base, base_seg = old.documents.parts[0], manifest["segments"][0]
+        dead = [r for r in (base.find(doc_id) for doc_id in gone) if r is not None]
+        carried: list[tuple[Document, list[Span], list[Chunk], np.ndarray]] = []
+        later = old.vectors.parts[1:] if isinstance(old.vectors, Segments) else []
+        for part, (_, vec) in zip(old.documents.parts[1:], later, strict=True):
+            rows = all_vectors(vec)
+            for local, (doc, sents, local_rows, doc_chunks) in enumerate(part.cols.everything()):
+                if part.live(local) and doc.doc_id not in gone:
+                    carried.append((doc, sents, doc_chunks, rows[local_rows]))
+        lap("read previous segments")
+        new_docs = [c[0] for c in carried] + list(docs)
+        new_sentences = {**{c[0].doc_id: c[1] for c in carried}, **sentences}
+        new_chunks = [ch for c in carried for ch in c[2]] + list(chunks)
+        dim = int(manifest["dimension"])
+        new_matrix = np.concatenate([c[3].reshape(-1, dim) for c in carried] + [matrix.reshape(-1, dim)]) \
+            if carried or len(matrix) else np.zeros((0, dim), dtype=np.float32)
+        titles = {d.doc_id: d.title for d in new_docs}
+        carried_texts = [embed_text(titles[c.doc_id], c.text) for c in new_chunks[:len(new_chunks) - len(chunks)]]
+        tmp = new_tmp_dir(self.path)
+        try:
+            src, dst = segment_dir(generation_dir(self.path, manifest), base_seg), segment_dir(tmp, base_seg)
+            for p in sorted(src.rglob("*")):  # the first segment: the same files, linked
+                q = dst / p.relative_to(src)
+                if p.is_dir():
+                    q.mkdir(parents=True, exist_ok=True)
+                else:
+                    q.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(p, q)
+            removed_rows = np.union1d(base.removed, np.asarray(dead, dtype=np.int64)).astype(np.int64)
+            first = {**base_seg, "removed": len(removed_rows)}
+            if len(removed_rows):
+                with (tmp / f"removed-{base_seg['id']}.npy").open("wb") as f:
+                    np.save(f, removed_rows, allow_pickle=False)
+            lap("link the first segment")
+            terms = json.loads((generation_dir(self.path, manifest) / "vocab.json").read_text(encoding="utf-8"))
+            vocab = {t: i for i, t in enumerate(terms)}
+            segments = [first]
+            base_live = np.ones(len(base.cols.docs), dtype=bool)
+            base_live[removed_rows] = False
+            df = old.keyword.segments[0][1].frequency(base_live[base.cols.chunks[:, 0]], len(vocab))
+            if new_chunks:
+                seg, postings = self._segment(tmp, new_docs, new_sentences, new_chunks, new_matrix,
+                                              carried_texts + list(texts), "flat", vocab, lap)
+                segments.append(seg)
+                df = np.pad(df, (0, len(vocab) - len(df))) + postings.frequency(None, len(vocab))
+            self._keyword_files(tmp, vocab, df)
+            lap("keyword index")
+            known = {k: v for k, v in manifest["files"].items() if k.startswith(f"seg-{base_seg['id']}/")}
+            new = write_generation(self.path, tmp, {**fields, "vectors": manifest["vectors"], "segments": segments,
+                                                    "keyword": KEYWORD}, known=known)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        lap("checksums, fsync, swap")
+        return new
+
+    @staticmethod
+    def _segment(tmp: Path, docs: list[Document], sentences: dict[str, list[Span]], chunks: list[Chunk],
+                 matrix: np.ndarray, texts: list[str], index_type: str, vocab: dict[str, int],
+                 lap: Lap) -> tuple[dict[str, Any], Any]:
+        """Write one segment folder into ``tmp``; its manifest entry and its postings (``vocab`` grows)."""
+        import uuid
+
+        from . import vectors as dense
+        from .columns import write_columns
+        from .keyword import build_postings
+        from .store import pause, segment_dir
+
+        seg: dict[str, Any] = {"id": uuid.uuid4().hex[:12], "documents": len(docs), "chunks": len(chunks),
+                               "removed": 0}
+        folder = segment_dir(tmp, seg)
+        folder.mkdir()
+        vec_index, seg["vectors"] = dense.build(matrix, index_type)
+        lap("vector index")
+        try:
+            dense.save(vec_index, folder)
+        except RuntimeError as err:  # faiss reports I/O errors as RuntimeError
+            raise OSError(f"vectors: {err}") from err
+        pause("vectors written")
+        write_columns(folder, docs, sentences, chunks)
+        pause("records written")
+        lap("write vectors and records")
+        postings = build_postings(texts, vocab)
+        postings.save(folder / "bm25")
+        return seg, postings
+
+    @staticmethod
+    def _keyword_files(tmp: Path, vocab: dict[str, int], df: np.ndarray) -> None:
+        (tmp / "vocab.json").write_text(json.dumps(list(vocab), ensure_ascii=False) + "\n", encoding="utf-8")
+        with (tmp / "df.npy").open("wb") as f:
+            np.save(f, df.astype(np.int64), allow_pickle=False)
+
     def prune(self, keep: set[str]) -> None:
         from .store import prune
 
         prune(self.path, keep)
+
+
+KEYWORD = {"method": "lucene", "k1": 1.5, "b": 0.75}  # keyword.K1, keyword.B (checked by a test)
 
 
 def chunk_rows(chunks: Iterable[Chunk]) -> dict[str, int]:

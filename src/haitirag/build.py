@@ -51,6 +51,9 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total): "reading" fi
 # "embedding" chunks, "writing" (0 of 1, then 1 of 1); called as the work advances
 EMBED_STEP = 32  # chunks per progress update while embedding
 LISTED = 5  # names per kind of change in the summary
+APPEND_FROM = 10_000  # chunks in the first segment from which a build appends a segment (store.py), not rewriting
+DELTA_MAX = 20_000  # chunks the appended segment may hold (searched exactly) before the next build merges all
+REMOVED_MAX = 0.1  # share of the first segment's chunks removed or replaced from which the next build merges all
 
 
 @dataclass
@@ -376,7 +379,19 @@ def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "ind
             return report
         lap("check index")
         pause("corpus loaded")
+        fresh_reuse: dict[str, tuple[list[Span], list[Chunk], np.ndarray | None]] = {}
+        spent = [0, 0.0]  # chunks embedded and seconds spent by an append that had to merge instead
+        if not full and manifest is not None and _can_append(store, manifest, model, settings, index_type):
+            appended = _append(store, manifest, docs, settings, emb, batch_size, progress, tell, lap, fresh_reuse,
+                               spent)
+            if appended is not None:
+                appended.skipped, appended.timings, appended.extraction = loaded.skipped, timings, loaded.extraction()
+                appended.seconds = time.perf_counter() - t0
+                log.info("%s", appended.summary())
+                return appended
         previous, reason = (None, "--full requested") if full else _load_previous(store, manifest, model, settings)
+        if previous is not None:
+            previous.by_vec.update(fresh_reuse)  # chunked and embedded by an append that had to merge instead
         report = plan_changes(docs, manifest)
         report.skipped, report.timings, report.extraction = loaded.skipped, timings, loaded.extraction()
         report.full, report.reason = previous is None, reason
@@ -388,7 +403,8 @@ def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "ind
         all_sentences, all_chunks, todo, reused = _chunk_all(docs, previous, settings, emb, progress, tell)
         lap("chunk")
         report.documents_to_embed = len({all_chunks[i].doc_id for i in todo})
-        report.chunks_embedded, report.chunks_reused = len(todo), len(all_chunks) - len(todo)
+        report.chunks_embedded = len(todo) + int(spent[0])
+        report.chunks_reused = len(all_chunks) - report.chunks_embedded
         from .index import embed_text
 
         titles = {d.doc_id: d.title for d in docs}
@@ -397,7 +413,7 @@ def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "ind
         if todo:
             log.info("embedding %d chunks of %d documents", len(todo), report.documents_to_embed)
         fresh = _embed(emb, [texts[i] for i in todo], batch_size, progress, tell)
-        report.embed_seconds = time.perf_counter() - t_embed
+        report.embed_seconds = time.perf_counter() - t_embed + spent[1]
         lap("embed")
         pause("embedded")
         if todo:
@@ -431,6 +447,133 @@ def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "ind
         report.seconds = time.perf_counter() - t0
         log.info("%s", report.summary())
         return report
+
+
+def _can_append(store: Store, manifest: dict[str, Any], model: str, settings: ChunkSettings, index_type: str) -> bool:
+    """Whether a build may append a segment to this index: a folder, the same model, settings and vector index
+    type, and a first segment large enough that rewriting it would cost more than appending."""
+    segments = manifest.get("segments") or []
+    if not hasattr(store, "append") or not segments or _settings_reason(manifest, model, settings):
+        return False
+    first = segments[0]
+    kind = store.vector_type(index_type, int(manifest["counts"]["chunks"]))
+    return int(first["chunks"]) >= APPEND_FROM and kind == (first.get("vectors") or {}).get("type")
+
+
+def _append(store: Any, manifest: dict[str, Any], docs: list[Document], settings: ChunkSettings, emb: Embedder,
+            batch_size: int, progress: bool, tell: Progress, lap: Callable[[str], None],
+            fresh_reuse: dict[str, tuple[list[Span], list[Chunk], np.ndarray | None]],
+            spent: list[Any]) -> BuildReport | None:
+    """Bring the index up to date by appending (``store.py``, segments): only the new and changed documents are
+    chunked, embedded and written; the rest stays where it is. None when the appended segment or the removed rows
+    would pass ``DELTA_MAX`` / ``REMOVED_MAX`` (the caller merges everything, reusing what was done here through
+    ``fresh_reuse``, and what the embedding cost through ``spent``)."""
+    import numpy as np
+
+    from .index import embed_text
+
+    entries: dict[str, Any] = manifest.get("documents") or {}
+    keep: set[str] = set()
+    add: list[Document] = []
+    for d in docs:
+        e = entries.get(d.doc_id)
+        if e is not None and e.get("path") == d.path and e.get("sha256") == d.sha256 and e.get("meta") == meta_key(d):
+            keep.add(d.doc_id)
+        else:
+            add.append(d)
+    removed = [doc_id for doc_id in entries if doc_id not in keep]
+    lap("compare with the catalog")
+    try:
+        old = store.load(manifest)
+    except HaitiragError as err:
+        log.warning("not appending to the index (%s)", err)
+        return None
+    first = manifest["segments"][0]
+    gone_rows = sum(int(entries[i].get("n_chunks", 0)) for i in removed)
+    by_vec = {entries[i]["vec"]: i for i in removed if entries[i].get("vec")}  # renamed or re-dated: same vectors
+    wanted = {vec_key(d) for d in add}
+    if wanted - set(by_vec):
+        by_vec.update({e["vec"]: i for i, e in entries.items() if e.get("vec") in wanted and i in keep})
+    reuse: dict[str, tuple[list[Span], list[Chunk], np.ndarray | None]] = {}
+    for key in wanted & set(by_vec):
+        row = old.documents.row(by_vec[key])
+        if row is None:
+            continue
+        part, local = old.documents.part(row)
+        rows = (part.chunk_rows(local) + part.chunk_at).tolist()
+        vectors = np.stack([_vector(old.vectors, r) for r in rows]) if rows else np.zeros((0, 1), np.float32)
+        reuse[key] = (old.sentences[by_vec[key]], [old.chunks[r] for r in rows], vectors)
+    lap("load previous index")
+    if add and len(reuse) < len(wanted):
+        emb.dimension  # noqa: B018 -- load the model now, so its cost shows as its own stage
+        lap("load model")
+    sentences, chunks, todo, reused = _chunk_all(add, _Previous(reuse), settings, emb, progress, tell)
+    lap("chunk")
+    titles = {d.doc_id: d.title for d in add}
+    texts = [embed_text(titles[c.doc_id], c.text) for c in chunks]
+    t_embed = time.perf_counter()
+    fresh = _embed(emb, [texts[i] for i in todo], batch_size, progress, tell)
+    embed_seconds = time.perf_counter() - t_embed
+    lap("embed")
+    pause("embedded")
+    dim = int(manifest["dimension"])
+    if todo and int(fresh.shape[1]) != dim:
+        raise HaitiragError(f"the model gives vectors of {fresh.shape[1]} dimensions, the index holds {dim}; "
+                            "run `haitirag build --full`")
+    matrix = np.zeros((len(chunks), dim), dtype=np.float32)
+    if todo:
+        matrix[todo] = fresh
+    for row, vec in reused.items():
+        matrix[row] = vec
+    spent[:] = [len(todo), embed_seconds]
+    at, per_doc = 0, chunk_rows(chunks)
+    for d in add:  # what was done here serves a merge too (chunks are in document order)
+        n = per_doc.get(d.doc_id, 0)
+        fresh_reuse[vec_key(d)] = (sentences[d.doc_id], chunks[at:at + n], matrix[at:at + n])
+        at += n
+    first_rows = int(first["chunks"])
+    live = old.chunks.live
+    first_live = first_rows if live is None else int(np.count_nonzero(live[:first_rows]))
+    in_first = sum(int(entries[i].get("n_chunks", 0)) for i in removed if old.documents.parts[0].find(i) is not None)
+    later_after = int(manifest["counts"]["chunks"]) - first_live - (gone_rows - in_first) + len(chunks)
+    if later_after > DELTA_MAX or first_rows - first_live + in_first > REMOVED_MAX * first_rows:
+        log.info("merging the index's segments into one")
+        return None
+    report = plan_changes(docs, manifest)
+    report.full, report.index, report.previous_generation = False, store.location, str(manifest["generation"])
+    tell("writing", 0, 1)
+    fields = _manifest_fields(add, chunks, dim, str(manifest["model"]), str(manifest.get("precision", "fp32")),
+                              settings, str(manifest["generation"]))
+    new_entries = {i: entries[i] for i in entries if i in keep}
+    new_entries.update(fields["documents"])
+    fields["documents"] = new_entries
+    live = int(manifest["counts"]["chunks"]) - gone_rows + len(chunks)
+    fields["counts"] = {"documents": len(docs), "chunks": live}
+    try:
+        new = store.append(manifest, fields, add, sentences, chunks, matrix, texts, removed, lap)
+    except OSError as err:
+        raise HaitiragError(f"could not write the new index in {store.location} ({err}); the previous index is "
+                            "unchanged: free disk space or fix the folder's permissions, then build again") from err
+    store.prune(keep={new["generation"], str(manifest["generation"])})
+    tell("writing", 1, 1)
+    lap("prune")
+    report.wrote, report.generation = True, str(new["generation"])
+    report.documents, report.chunks = len(docs), live
+    report.documents_to_embed = len({chunks[i].doc_id for i in todo})
+    report.chunks_embedded, report.chunks_reused = len(todo), live - len(todo)
+    report.embed_seconds = embed_seconds
+    return report
+
+
+def _vector(vectors: Any, row: int) -> np.ndarray:
+    """One stored vector by global row."""
+    from .vectors import Segments
+
+    if isinstance(vectors, Segments):
+        for at, part in reversed(vectors.parts):
+            if row >= at:
+                return _vector(part, row - at)
+    return vectors.reconstruct(int(row))
 
 
 def build_index(corpus: str | Path = "corpus", index: str | Path | Store = "index", *, model: str = DEFAULT_MODEL,

@@ -23,9 +23,11 @@ that every span lies inside its file; checksums are the store's business (``stor
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
 
@@ -33,7 +35,7 @@ import numpy as np
 
 from .records import Chunk, Document
 
-__all__ = ["Chunks", "Columns", "Documents", "Sentences", "open_columns", "write_columns"]
+__all__ = ["Chunks", "Columns", "Documents", "Part", "Sentences", "open_columns", "write_columns"]
 
 Span = tuple[int, int]
 FILES = ("text.bin", "meta.bin", "documents.npy", "dates.npy", "doc_ids.npy", "doc_keys.npy", "doc_key_rows.npy",
@@ -180,19 +182,81 @@ def open_columns(folder: Path) -> Columns:
     return cols
 
 
-class Documents(Mapping[str, Document]):
-    """doc_id -> ``Document``, read from the columns when asked (the last 256 are kept)."""
+@dataclass(frozen=True)
+class Part:
+    """One segment's columns within a generation: its first document and chunk rows there, and which of its
+    documents later builds removed (sorted local rows; their chunks are no longer searched)."""
 
-    def __init__(self, cols: Columns):
-        self.cols = cols
-        self.at = functools.lru_cache(maxsize=256)(cols.document)
-        self._sources: frozenset[str] | None = None
+    cols: Columns
+    doc_at: int = 0
+    chunk_at: int = 0
+    removed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
-    def row(self, doc_id: str) -> int | None:
+    @functools.cached_property
+    def doc_live(self) -> np.ndarray | None:
+        """A bool per document row, None when none was removed."""
+        if not len(self.removed):
+            return None
+        live = np.ones(len(self.cols.docs), dtype=bool)
+        live[self.removed] = False
+        return live
+
+    def live(self, local: int) -> bool:
+        live = self.doc_live
+        return live is None or bool(live[local])
+
+    def find(self, doc_id: str) -> int | None:
+        """The local row of ``doc_id`` if it is live here."""
         key = doc_id.encode("utf-8")
         keys = self.cols.doc_keys
         i = int(np.searchsorted(keys, key))
-        return int(self.cols.doc_key_rows[i]) if i < len(keys) and keys[i] == key else None
+        if i < len(keys) and keys[i] == key:
+            local = int(self.cols.doc_key_rows[i])
+            return local if self.live(local) else None
+        return None
+
+    @functools.cached_property
+    def chunk_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk rows grouped by document (stable) and each document's bounds in that order."""
+        order = np.argsort(self.cols.chunks[:, 0], kind="stable")
+        bounds = np.searchsorted(self.cols.chunks[order, 0], np.arange(len(self.cols.docs) + 1))
+        return order, bounds
+
+    def chunk_rows(self, local: int) -> np.ndarray:
+        """A document's local chunk rows, ascending."""
+        order, bounds = self.chunk_order
+        return order[bounds[local]:bounds[local + 1]]
+
+
+def _parts(cols: Columns | Sequence[Part]) -> list[Part]:
+    return [Part(cols)] if isinstance(cols, Columns) else list(cols)
+
+
+class Documents(Mapping[str, Document]):
+    """doc_id -> ``Document`` over the live documents of every segment, read from the columns when asked (the last
+    256 are kept). Rows are global: a segment's rows follow the previous segment's."""
+
+    def __init__(self, cols: Columns | Sequence[Part]):
+        self.parts = _parts(cols)
+        self._starts = [p.doc_at for p in self.parts]
+        self.at = functools.lru_cache(maxsize=256)(self._document)
+        self._sources: frozenset[str] | None = None
+
+    def part(self, row: int) -> tuple[Part, int]:
+        """The segment of a global document row, and the row there."""
+        p = self.parts[bisect.bisect_right(self._starts, row) - 1]
+        return p, row - p.doc_at
+
+    def _document(self, row: int) -> Document:
+        p, local = self.part(row)
+        return p.cols.document(local)
+
+    def row(self, doc_id: str) -> int | None:
+        for p in reversed(self.parts):  # (a document edited since its segment was written is live in a later one)
+            local = p.find(doc_id)
+            if local is not None:
+                return p.doc_at + local
+        return None
 
     def __getitem__(self, doc_id: str) -> Document:
         row = self.row(doc_id) if isinstance(doc_id, str) else None
@@ -204,61 +268,93 @@ class Documents(Mapping[str, Document]):
         return isinstance(doc_id, str) and self.row(doc_id) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return (b.decode("utf-8") for b in self.cols.doc_ids)
+        for p in self.parts:
+            live = p.doc_live
+            for local, b in enumerate(p.cols.doc_ids):
+                if live is None or live[local]:
+                    yield b.decode("utf-8")
 
     def __len__(self) -> int:
-        return len(self.cols.docs)
+        return sum(len(p.cols.docs) - len(p.removed) for p in self.parts)
+
+    def live(self) -> np.ndarray | None:
+        """A bool per global document row, None when every document is live."""
+        if all(p.doc_live is None for p in self.parts):
+            return None
+        return np.concatenate([np.ones(len(p.cols.docs), bool) if p.doc_live is None else p.doc_live
+                               for p in self.parts])
+
+    def everything(self) -> Iterator[tuple[Document, list[Span], list[int], list[Chunk]]]:
+        """Every live document with its sentences, its global chunk rows (ascending) and their chunks (what the
+        next build reuses)."""
+        for p in self.parts:
+            live = p.doc_live
+            for row, (doc, sentences, rows, chunks) in enumerate(p.cols.everything()):
+                if live is None or live[row]:
+                    yield doc, sentences, [p.chunk_at + r for r in rows], chunks
 
     def newest_titles(self) -> Iterator[tuple[str, str | None]]:
         """(title, date) of the documents, newest first (undated last, then row order), each read from its
         metadata when reached (no text decoded)."""
         if not len(self):
             return
-        rank = np.unique(self.cols.dates, return_inverse=True)[1].reshape(-1)  # b"" (undated) ranks lowest
-        for row in np.lexsort((np.arange(len(self)), -rank)).tolist():
-            meta = self.cols.metadata(row)
-            yield meta["title"], meta["date"]
+        dates = np.concatenate([p.cols.dates for p in self.parts])
+        rank = np.unique(dates, return_inverse=True)[1].reshape(-1)  # b"" (undated) ranks lowest
+        live = self.live()
+        for row in np.lexsort((np.arange(len(dates)), -rank)).tolist():
+            if live is None or live[row]:
+                p, local = self.part(row)
+                meta = p.cols.metadata(local)
+                yield meta["title"], meta["date"]
 
     def has_title(self, title: str) -> bool:
-        """Whether a document's title, stripped and lower-cased, is ``title`` stripped and lower-cased. For an ASCII
-        ``title`` the metadata bytes are searched once for its text (in any case) and each document found there is
-        read to compare; other titles are compared over every document."""
+        """Whether a live document's title, stripped and lower-cased, is ``title`` stripped and lower-cased. For an
+        ASCII ``title`` each segment's metadata bytes are searched once for its text (in any case) and each document
+        found there is read to compare; other titles are compared over every document."""
         wanted = title.strip().lower()
-        if not wanted or not len(self.cols.meta):
+        if not wanted or not len(self):
             return False
         if not wanted.isascii():
             return any((t or "").strip().lower() == wanted for t, _ in self.newest_titles())
-        blob, starts = self.cols.meta.tobytes(), self.cols.docs[:, 2]
-        lowered, needle = blob.lower(), json.dumps(wanted)[1:-1].encode()  # (bytes.lower: ASCII letters only)
-        at = lowered.find(needle)
-        while at >= 0:
-            row = int(np.searchsorted(starts, at, side="right")) - 1
-            at = lowered.find(needle, at + 1)
-            if (self.cols.metadata(row)["title"] or "").strip().lower() == wanted:
-                return True
+        needle = json.dumps(wanted, ensure_ascii=False)[1:-1].encode()  # as meta.bin was written
+        for p in self.parts:
+            if not len(p.cols.meta):
+                continue
+            lowered, starts = p.cols.meta.tobytes().lower(), p.cols.docs[:, 2]  # (bytes.lower: ASCII letters only)
+            at = lowered.find(needle)
+            while at >= 0:
+                row = int(np.searchsorted(starts, at, side="right")) - 1
+                at = lowered.find(needle, at + 1)
+                if p.live(row) and (p.cols.metadata(row)["title"] or "").strip().lower() == wanted:
+                    return True
         return False
 
     def sources(self) -> set[str]:
-        """The sources of the documents ("" for those without one)."""
+        """The sources of the live documents ("" for those without one)."""
         if self._sources is None:
-            used = np.unique(self.cols.docs[:, 8]).tolist() if len(self.cols.docs) else []
-            self._sources = frozenset(self.cols.sources[int(i)] for i in used)
+            found: set[str] = set()
+            for p in self.parts:
+                codes = p.cols.docs[:, 8] if p.doc_live is None else p.cols.docs[p.doc_live, 8]
+                found |= {p.cols.sources[int(i)] for i in np.unique(codes).tolist()}
+            self._sources = frozenset(found)
         return set(self._sources)
 
     def allowed(self, sources: frozenset[str] | None, date_from: str | None, date_to: str | None,
                 keep_undated: bool) -> np.ndarray:
-        """Which document rows pass the filters (as ``backend.Filters.allows`` says, over the columns)."""
-        ok = np.ones(len(self), dtype=bool)
-        if sources is not None:
-            codes = [i for i, s in enumerate(self.cols.sources) if s in sources]
-            ok &= np.isin(self.cols.docs[:, 8], codes)
-        dates = self.cols.dates
-        in_range = np.ones(len(self), dtype=bool)
-        if date_from is not None:
-            in_range &= dates >= date_from.encode()
-        if date_to is not None:
-            in_range &= dates <= date_to.encode()
-        return ok & np.where(dates != b"", in_range, keep_undated)
+        """Which global document rows are live and pass the filters (as ``backend.Filters.allows`` says)."""
+        out = []
+        for p in self.parts:
+            ok = np.ones(len(p.cols.docs), dtype=bool) if p.doc_live is None else p.doc_live.copy()
+            if sources is not None:
+                ok &= np.isin(p.cols.docs[:, 8], [i for i, s in enumerate(p.cols.sources) if s in sources])
+            dates = p.cols.dates
+            in_range = np.ones(len(dates), dtype=bool)
+            if date_from is not None:
+                in_range &= dates >= date_from.encode()
+            if date_to is not None:
+                in_range &= dates <= date_to.encode()
+            out.append(ok & np.where(dates != b"", in_range, keep_undated))
+        return np.concatenate(out) if out else np.zeros(0, dtype=bool)
 
 
 class Sentences(Mapping[str, list[Span]]):
@@ -271,8 +367,9 @@ class Sentences(Mapping[str, list[Span]]):
         row = self.documents.row(doc_id) if isinstance(doc_id, str) else None
         if row is None:
             raise KeyError(doc_id)
-        s0, s1 = (int(x) for x in self.documents.cols.docs[row, 4:6])
-        return [(int(a), int(b)) for a, b in self.documents.cols.sentences[s0:s1]]
+        p, local = self.documents.part(row)
+        s0, s1 = (int(x) for x in p.cols.docs[local, 4:6])
+        return [(int(a), int(b)) for a, b in p.cols.sentences[s0:s1]]
 
     def __contains__(self, doc_id: object) -> bool:
         return doc_id in self.documents
@@ -285,15 +382,24 @@ class Sentences(Mapping[str, list[Span]]):
 
 
 class Chunks(Sequence[Chunk]):
-    """Row -> ``Chunk``; its text is a slice of its document's."""
+    """Global row -> ``Chunk`` (rows of removed documents included: searches never return them, ``live`` says
+    which rows are searched); a chunk's text is a slice of its document's."""
 
     def __init__(self, documents: Documents):
         self.documents = documents
-        self.cols = documents.cols
-        self.doc_rows = self.cols.chunks[:, 0]
+        self.parts = documents.parts
+        self._starts = [p.chunk_at for p in self.parts]
+        self.rows = sum(len(p.cols.chunks) for p in self.parts)
+        if len(self.parts) == 1 and not self.parts[0].doc_at:
+            self.doc_rows = self.parts[0].cols.chunks[:, 0]
+        else:  # each chunk's global document row
+            self.doc_rows = np.concatenate([p.cols.chunks[:, 0] + p.doc_at for p in self.parts]
+                                           or [np.zeros(0, np.int64)])
+        doc_live = documents.live()
+        self.live = None if doc_live is None else doc_live[self.doc_rows]
 
     def __len__(self) -> int:
-        return len(self.cols.chunks)
+        return self.rows
 
     @overload
     def __getitem__(self, i: int) -> Chunk: ...
@@ -304,9 +410,15 @@ class Chunks(Sequence[Chunk]):
     def __getitem__(self, i: int | slice) -> Chunk | list[Chunk]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        row, start, end, n_tokens = (int(x) for x in self.cols.chunks[i])
-        doc = self.documents.at(row)
-        return Chunk(self.cols.chunk_ids[i].decode("ascii"), doc.doc_id, doc.text[start:end], start, end, n_tokens)
+        if i < 0:
+            i += self.rows
+        if not 0 <= i < self.rows:
+            raise IndexError(i)
+        p = self.parts[bisect.bisect_right(self._starts, i) - 1]
+        local = i - p.chunk_at
+        row, start, end, n_tokens = (int(x) for x in p.cols.chunks[local])
+        doc = self.documents.at(p.doc_at + row)
+        return Chunk(p.cols.chunk_ids[local].decode("ascii"), doc.doc_id, doc.text[start:end], start, end, n_tokens)
 
     def __iter__(self) -> Iterator[Chunk]:
         return (self[i] for i in range(len(self)))

@@ -11,11 +11,12 @@ Binary and non-UTF-8 files are skipped with a warning that names them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -76,7 +77,11 @@ def parse_date(value: Any) -> str | None:
         return value.date().isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    s = str(value).strip()
+    return _parse_date_text(str(value).strip())
+
+
+@functools.lru_cache(maxsize=8192)  # an archive's dates repeat: a large JSONL corpus parses each once
+def _parse_date_text(s: str) -> str | None:
     m = re.match(r"^(\d{4})-(\d{1,2})-(\d{1,2})", s)
     if m:
         y, mo, d = (int(g) for g in m.groups())
@@ -256,8 +261,8 @@ def _jsonl_title(raw: str) -> str:
     return raw.replace("_", " ") if " " not in raw and "_" in raw.strip("_") else raw
 
 
-def _from_jsonl(text: str, relpath: str) -> Iterator[Document | tuple[str, str]]:
-    for lineno, line in enumerate(text.splitlines(), 1):
+def _from_jsonl(lines: Iterable[str], relpath: str) -> Iterator[Document | tuple[str, str]]:
+    for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         where = f"{relpath}:{lineno}"
@@ -323,6 +328,8 @@ def load_file(path: Path, root: Path, reuse: Reuse | None = None) -> LoadResult:
     relpath = path.relative_to(root).as_posix() if path != root else path.name
     result = LoadResult([])
     suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return _load_jsonl(path, relpath, result)
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -351,13 +358,6 @@ def load_file(path: Path, root: Path, reuse: Reuse | None = None) -> LoadResult:
             result.skipped.append((relpath, str(err)))
             return result
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if suffix == ".jsonl":
-            for item in _from_jsonl(text, relpath):
-                if isinstance(item, Document):
-                    result.documents.append(item)
-                else:
-                    result.skipped.append(item)
-            return result
         if suffix in (".html", ".htm"):
             doc = _from_html(text, relpath, data)
         elif suffix in (".md", ".markdown"):
@@ -371,6 +371,41 @@ def load_file(path: Path, root: Path, reuse: Reuse | None = None) -> LoadResult:
         result.skipped.append((relpath, "no text"))
     else:
         result.documents.append(doc)
+    return result
+
+
+def _load_jsonl(path: Path, relpath: str, result: LoadResult) -> LoadResult:
+    """A JSON-lines file read a line at a time (a large archive is never held twice in memory); a UTF-16 file
+    (with a byte-order mark) is decoded whole."""
+    def keep(items: Iterable[Document | tuple[str, str]]) -> LoadResult:
+        for item in items:
+            (result.documents if isinstance(item, Document) else result.skipped).append(item)  # type: ignore[arg-type]
+        return result
+
+    try:
+        with path.open("rb") as f:
+            head = f.read(8192)
+            if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                text = _decode(path, head + f.read())
+                return keep(_from_jsonl(text.replace("\r\n", "\n").replace("\r", "\n").splitlines(), relpath))
+            _decode(path, head[:max(0, head.rfind(b"\n"))] if len(head) == 8192 else head)  # binary? UTF-16?
+            f.seek(0)
+
+            def lines() -> Iterator[str]:
+                for n, raw in enumerate(f):
+                    try:
+                        line = raw.decode("utf-8-sig" if n == 0 else "utf-8")
+                    except UnicodeDecodeError as err:
+                        raise UnicodeError(f"not UTF-8 (line {n + 1}, byte {err.start}); convert it, "
+                                           "e.g. iconv -t UTF-8") from err
+                    yield from line.replace("\r\n", "\n").replace("\r", "\n").splitlines()
+
+            return keep(_from_jsonl(lines(), relpath))
+    except OSError as err:
+        result.skipped.append((relpath, str(err)))
+    except UnicodeError as err:
+        result.documents.clear()
+        result.skipped.append((relpath, str(err)))
     return result
 
 

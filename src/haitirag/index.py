@@ -229,10 +229,11 @@ class Index:
         return str(self.manifest["model"])
 
     def __len__(self) -> int:
-        return len(self.chunks)
+        """The number of chunks searched (a folder's rows of removed documents not counted)."""
+        return int(self.manifest["counts"]["chunks"])
 
     def __repr__(self) -> str:
-        return (f"Index({self.location!r}, documents={len(self.documents)}, chunks={len(self.chunks)}, "
+        return (f"Index({self.location!r}, documents={len(self.documents)}, chunks={len(self)}, "
                 f"model={self.model!r})")
 
     def document(self, doc_id: str) -> Document:
@@ -292,10 +293,10 @@ class Index:
         n = max(candidates, k)
         dense: dict[int, float] = {}
         kw: dict[int, float] = {}
-        if mode in ("hybrid", "dense") and len(self.chunks):
+        if mode in ("hybrid", "dense") and len(self):
             sims = self.dense_scores(query, n, filters)
             dense = dict(sims)
-        if mode in ("hybrid", "keyword") and len(self.chunks):
+        if mode in ("hybrid", "keyword") and len(self):
             kw = self.generation.keyword_top(query, n, filters)
         fused = fuse(dense, kw)
         best = sorted(fused, key=lambda i: (-fused[i], i))[:k]

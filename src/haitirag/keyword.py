@@ -1,31 +1,36 @@
-"""Stage 4b: keyword retrieval with BM25 (bm25s, English stop words, Snowball stemming).
+"""Stage 4b: keyword retrieval with BM25 (bm25s's Lucene formula, English stop words, Snowball stemming).
 
-Built with bm25s and saved beside the vectors in bm25s's own JSON and ``.npy`` files (no pickle); one row
-per chunk, in the same order as the FAISS vectors. Questions read those files with numpy here: the
-precomputed per-(term, chunk) scores are summed over the question's terms exactly as bm25s does, without
-importing bm25s and scipy (half a second of a new process's first question). ``tokenize`` is bm25s's
-tokenizer (scikit-learn's word pattern, lower case, its English stop words, then the stemmer); a test
-checks both against bm25s.
+What is stored is what does not change when other chunks come and go: for each segment of the index
+(``store.py``), every term's postings (the rows holding it and how often) and every row's length in terms,
+as ``.npy`` files (no pickle). The scores are computed when a question is asked, from the statistics of the
+chunks that are live now (their count, average length and each term's document frequency), which the
+generation keeps beside its segments. So a build that adds a document writes that document's postings and
+new statistics, not the whole matrix again (bm25s bakes the IDF and the average length into every stored
+score), and the scores equal those of bm25s over the live chunks (a test compares them).
+
+``tokenize`` is bm25s's tokenizer (scikit-learn's word pattern, lower case, its English stop words, then the
+stemmer); a test checks it against bm25s.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["KeywordIndex", "QueryTerms", "tokenize"]
+__all__ = ["K1", "B", "KeywordIndex", "Postings", "QueryTerms", "build_postings", "tokenize"]
 
 # bm25s.stopwords.STOPWORDS_EN (from NLTK; bm25s is MIT-licensed): what ``stopwords="en"`` removes
 STOPWORDS = frozenset(("a an and are as at be but by for if in into is it no not of on or such that the their then "
                        "there these they this to was will with").split())
 _WORDS = re.compile(r"(?u)\b\w\w+\b")
-_METHODS = ("lucene", "robertson", "atire")  # bm25s variants whose scores are the stored sums alone
-_FILES = ("data", "indices", "indptr")
+K1, B = 1.5, 0.75  # bm25s's defaults
+POSTINGS = ("indptr", "rows", "tf", "lengths")
 
 
 def _stemmer() -> Any:
@@ -61,77 +66,126 @@ class QueryTerms:
         return tokenize([query], self.stemmer)[0]
 
 
-class KeywordIndex(QueryTerms):
-    """BM25 over the chunks: ``scores(query)`` gives every chunk's score."""
+@dataclass(frozen=True)
+class Postings:
+    """One segment's term postings (CSC: term t's rows are ``rows[indptr[t]:indptr[t + 1]]``, ascending, with
+    their term frequencies ``tf``) and each row's length in terms. Term ids are the generation's vocabulary's;
+    a segment written before a term existed has fewer columns."""
 
-    def __init__(self, vocab: dict[str, int], data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, size: int):
-        self.vocab = vocab  # stemmed term -> column
-        self.data, self.indices, self.indptr = data, indices, indptr  # CSC: a term's chunks and their scores
-        self.size = size
+    indptr: np.ndarray  # int64 (terms + 1,)
+    rows: np.ndarray  # int32
+    tf: np.ndarray  # float32
+    lengths: np.ndarray  # int32 (rows,)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(exist_ok=True)
+        for name in POSTINGS:
+            with (folder / f"{name}.npy").open("wb") as f:
+                np.save(f, getattr(self, name), allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> Postings:
+        """The arrays of ``folder``, memory-mapped (``ValueError`` / ``OSError`` when they do not fit together)."""
+        arrays = {name: np.asarray(np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False))
+                  for name in POSTINGS}
+        p = cls(**arrays)
+        if not (p.indptr.ndim == p.rows.ndim == p.tf.ndim == p.lengths.ndim == 1 and len(p.indptr) >= 1
+                and len(p.rows) == len(p.tf) and int(p.indptr[0]) == 0 and int(p.indptr[-1]) == len(p.rows)):
+            raise ValueError("BM25 files do not fit together")
+        return p
+
+    def check_bounds(self) -> None:
+        """ValueError unless every posting names a row and the term ranges are in order (reads every posting)."""
+        if (len(self.rows) and (int(self.rows.min()) < 0 or int(self.rows.max()) >= len(self.lengths))) \
+                or np.any(np.diff(self.indptr) < 0) or (len(self.tf) and float(self.tf.min()) < 1):
+            raise ValueError("BM25 postings name chunks that are not there")
+
+    def frequency(self, live: np.ndarray | None, terms: int) -> np.ndarray:
+        """Live rows holding each of ``terms`` terms (int64)."""
+        counts = np.diff(self.indptr).astype(np.int64)
+        if live is not None and len(counts):  # (reduceat over an empty range gives the next element: masked)
+            held = np.append(live[self.rows], False).astype(np.int64)
+            counts = np.add.reduceat(held, self.indptr[:-1]) * (counts > 0)
+        return np.pad(counts, (0, terms - len(counts)))
+
+
+def build_postings(texts: Sequence[str], vocab: dict[str, int], batch: int = 20_000) -> Postings:
+    """The postings of ``texts`` (row i = text i), tokenized ``batch`` at a time; new terms are added to ``vocab``
+    (in place)."""
+    stemmer, n = _stemmer(), max(len(texts), 1)
+    keys, counts, lengths = [], [], []
+    for at in range(0, len(texts), batch):
+        tokens = tokenize(texts[at:at + batch], stemmer)
+        size = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
+        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for terms in tokens for t in terms), dtype=np.int64,
+                          count=int(size.sum()))
+        key, count = np.unique(ids * n + np.repeat(np.arange(at, at + len(tokens), dtype=np.int64), size),
+                               return_counts=True)  # (term, row) pairs of the batch, and how often
+        keys.append(key)
+        counts.append(count)
+        lengths.append(size)
+    key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+    order = np.argsort(key, kind="stable")  # by term, then row
+    term, row = np.divmod(key[order], n)
+    indptr = np.searchsorted(term, np.arange(len(vocab) + 1)).astype(np.int64)
+    tf = (np.concatenate(counts)[order] if counts else np.zeros(0)).astype(np.float32)
+    return Postings(indptr, row.astype(np.int32), tf,
+                    (np.concatenate(lengths) if lengths else np.zeros(0)).astype(np.int32))
+
+
+class KeywordIndex(QueryTerms):
+    """BM25 over the live chunks of every segment: ``scores(query)`` gives every row's score (0 for removed rows).
+
+    ``segments`` are (first row, postings) in row order; ``live`` is None when every row is live, else a bool per
+    row; ``df`` is each term's live document frequency. ``size`` is the number of live chunks."""
+
+    def __init__(self, vocab: dict[str, int], segments: Sequence[tuple[int, Postings]], live: np.ndarray | None,
+                 df: np.ndarray):
+        self.vocab = vocab
+        self.segments = list(segments)
+        self.live = live
+        self.df = df
+        self.rows = sum(len(p.lengths) for _, p in self.segments)
+        self.size = self.rows if live is None else int(np.count_nonzero(live))
+        total = sum(int(p.lengths.astype(np.int64).sum() if live is None else
+                        p.lengths[live[at:at + len(p.lengths)]].astype(np.int64).sum()) for at, p in self.segments)
+        self.avg_terms = total / self.size if total else 1.0  # (no terms at all: nothing is scored)
         self._stemmer: Any = None
-        self._retriever: Any = None  # the bm25s object, until saved (build only)
+        self._norms: list[np.ndarray] | None = None
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> KeywordIndex:
-        import logging
-
-        import bm25s
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets itself to DEBUG on import
-        retriever = bm25s.BM25()
-        tokens = tokenize(texts)
-        if any(tokens):
-            retriever.index(tokens, show_progress=False)
-        else:  # bm25s needs a vocabulary: index a placeholder token that no query produces
-            retriever.index([["\u0000"]] * len(texts), show_progress=False)
-        sc = retriever.scores
-        out = cls(dict(retriever.vocab_dict), np.asarray(sc["data"]), np.asarray(sc["indices"]),
-                  np.asarray(sc["indptr"]), len(texts))
-        out._retriever = retriever
-        return out
-
-    def save(self, folder: Path) -> None:
-        if self._retriever is None:
-            raise ValueError("only a KeywordIndex made by build() is saved; a loaded one is already on disk")
-        self._retriever.save(str(folder), show_progress=False)
-
-    @classmethod
-    def load(cls, folder: Path) -> KeywordIndex:
-        """Read bm25s's files (``ValueError`` or ``OSError`` when they are damaged or of another BM25 variant)."""
-        params = json.loads((folder / "params.index.json").read_text(encoding="utf-8"))
-        vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
-        if params.get("method", "lucene") not in _METHODS:
-            raise ValueError(f"BM25 variant {params.get('method')!r} is not read here")
-        data, indices, indptr = (np.load(folder / f"{name}.csc.index.npy", mmap_mode="r", allow_pickle=False)
-                                 for name in _FILES)
-        size = int(params["num_docs"])
-        # bm25s's vocabulary also holds "" (for empty texts) without a column; no query produces it
-        if not isinstance(vocab, dict) or len(indptr) != len(vocab) + 1 - ("" in vocab) or len(data) != len(indices) \
-                or (len(indptr) and int(indptr[-1]) != len(indices)):
-            raise ValueError("BM25 files do not fit together")
-        return cls(vocab, data.astype(np.float32, copy=False), indices, indptr, size)
+        """An index of ``texts`` held in memory (one segment, every row live)."""
+        vocab: dict[str, int] = {}
+        postings = build_postings(texts, vocab)
+        return cls(vocab, [(0, postings)], None, postings.frequency(None, len(vocab)))
 
     def check_bounds(self) -> None:
-        """ValueError unless every posting names a chunk and the term ranges are in order (reads every posting:
-        ``haitirag verify``; a load checks the sizes only)."""
-        if (len(self.indices) and (int(self.indices.min()) < 0 or int(self.indices.max()) >= self.size)) \
-                or (len(self.indptr) and (int(self.indptr[0]) != 0 or np.any(np.diff(self.indptr) < 0))):
-            raise ValueError("BM25 postings name chunks that are not there")
+        """ValueError unless every segment's postings name its rows and the statistics fit the vocabulary."""
+        for _, p in self.segments:
+            p.check_bounds()
+            if len(p.indptr) - 1 > len(self.vocab):
+                raise ValueError("BM25 postings name terms that are not in the vocabulary")
+        if len(self.df) != len(self.vocab):
+            raise ValueError("BM25 statistics do not fit the vocabulary")
 
     def document_frequency(self) -> np.ndarray:
-        """Chunks holding each term, by column."""
-        return np.diff(self.indptr)
+        """Live chunks holding each term, by term id."""
+        return self.df
+
+    def idf(self, term: int) -> float:
+        df = float(self.df[term])
+        return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
 
     def _terms(self, query: str) -> list[int]:
-        n = len(self.indptr) - 1
-        return [i for i in (self.vocab.get(t, n) for t in self.query_tokens(query)) if i < n]
+        return [i for i in (self.vocab.get(t) for t in self.query_tokens(query)) if i is not None and self.df[i] > 0]
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every chunk for ``query`` (zeros when no query word is in the vocabulary)."""
+        """BM25 score of every row for ``query`` (zeros when no query word is in a live chunk)."""
         return self._scores(self._terms(query))
 
     def top(self, query: str, n: int, allowed: np.ndarray | None = None) -> dict[int, float]:
-        """The ``n`` best-scoring chunks with a score above 0 (only where ``allowed``), best first (ties: lower row
+        """The ``n`` best-scoring rows with a score above 0 (only where ``allowed``), best first (ties: lower row
         first). Exact; the full sort is avoided: the ``n``-th best score among the rows of the question's rarest
         term is a lower bound of the ``n``-th best overall, so only rows scoring at least that are ranked."""
         ids = self._terms(query)
@@ -140,8 +194,9 @@ class KeywordIndex(QueryTerms):
         scores = self._scores(ids)
         if allowed is not None:
             scores = np.where(allowed, scores, np.float32(0))
-        rare = min(ids, key=lambda t: int(self.indptr[t + 1] - self.indptr[t]))
-        sub = scores[self.indices[int(self.indptr[rare]):int(self.indptr[rare + 1])]]
+        rare = min(ids, key=lambda t: int(self.df[t]))
+        sub = np.concatenate([scores[at + p.rows[int(p.indptr[rare]):int(p.indptr[rare + 1])]]
+                              for at, p in self.segments if rare < len(p.indptr) - 1] or [np.zeros(0, np.float32)])
         sub = sub[sub > 0]
         floor = np.partition(sub, len(sub) - n)[len(sub) - n] if len(sub) >= n else np.float32(0)
         rows = np.flatnonzero(scores >= floor) if floor > 0 else np.flatnonzero(scores > 0)
@@ -150,8 +205,17 @@ class KeywordIndex(QueryTerms):
         return {int(rows[i]): float(vals[i]) for i in best}
 
     def _scores(self, ids: list[int]) -> np.ndarray:
-        scores = np.zeros(self.size, dtype=np.float32)
-        for t in ids:  # term by term, as bm25s adds them (the same float32 sums)
-            a, b = int(self.indptr[t]), int(self.indptr[t + 1])
-            np.add.at(scores, self.indices[a:b], self.data[a:b])
+        scores = np.zeros(self.rows, dtype=np.float32)
+        if self._norms is None:  # each row's k1 * (1 - b + b * length / average), as bm25s computes it
+            self._norms = [K1 * ((1 - B) + B * p.lengths.astype(np.float64) / self.avg_terms) for _, p in self.segments]
+        for t in ids:  # term by term, as bm25s adds them: each term's score in float64, stored float32, summed
+            idf = np.float32(self.idf(t))
+            for (at, p), norm in zip(self.segments, self._norms, strict=True):
+                if t >= len(p.indptr) - 1:
+                    continue
+                a, b = int(p.indptr[t]), int(p.indptr[t + 1])
+                rows, tf = p.rows[a:b], p.tf[a:b]
+                scores[at + rows] += (idf * (tf / (norm[rows] + tf))).astype(np.float32)  # (rows distinct)
+        if self.live is not None:
+            scores[~self.live] = 0
         return scores

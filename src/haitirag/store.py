@@ -1,22 +1,34 @@
 """Stage 4: the index folder on disk, written atomically and checked on load.
 
-Layout of ``index/`` (format version 2)::
+Layout of ``index/`` (format version 3)::
 
     manifest.json          what is in the index (see below); written last, with os.replace
-    gen-<id>/              one generation of data files, named by the manifest
-        vectors.faiss      FAISS IndexFlatIP of the normalised vectors, row i = chunk i (memory-mapped at load)
-        graph.faiss        for an HNSW index, its links alone (IndexHNSWFlat written without its vectors)
-        *.npy, *.bin       the documents, sentences and chunks as columns, memory-mapped at load (columns.py)
-        bm25/              bm25s keyword index (JSON + .npy), row i = chunk i
+    gen-<id>/              one generation, named by the manifest
+        seg-<id>/          a segment: rows of documents and chunks, never changed once written
+            vectors.faiss  FAISS IndexFlatIP of the normalised vectors, row i = chunk i (memory-mapped at load)
+            graph.faiss    for an HNSW index, its links alone (IndexHNSWFlat written without its vectors)
+            *.npy, *.bin   the documents, sentences and chunks as columns, memory-mapped at load (columns.py)
+            bm25/          each term's postings (rows, term frequencies) and each row's length (keyword.py)
+        removed-<id>.npy   the rows of a segment's documents that later builds removed or replaced
+        vocab.json, df.npy the keyword vocabulary and each term's document frequency over the live chunks
         catalog.json       per document: path, sha256 of the text, meta (hash of the other fields), vec (hash of
                            what was embedded), n_chunks: what the next build compares the corpus with
     build.lock             held by a running build
 
+Segments: a full build writes one segment. A build that changes a few documents of a large index (``build.py``)
+hard-links the first segment's files into the new generation (nothing rewritten, nothing re-hashed), lists the
+removed and edited documents' rows in ``removed-<id>.npy``, and writes a second, small segment holding every
+document added since the first (rewritten by each such build, so it holds only live documents). Global row
+numbers run through the segments in order. When the second segment grows past ``build.DELTA_MAX`` rows, or
+removed rows pass ``build.REMOVED_MAX`` of the first, the next build merges everything into one segment again,
+as search engines merge theirs.
+
 ``manifest.json`` holds: format, format_version, haitirag_version, generation, previous_generation,
-created, model, dimension, precision, vectors (type, HNSW parameters), extraction (version of the PDF,
-Word and HTML extractors), chunking, counts, and files (relative path -> bytes, sha256). It stays small
-whatever the index's size: the per-document entries are in the generation's ``catalog.json``, read by
-``read_manifest(catalog=True)`` (builds, ``status``) and not by ``load_index``.
+created, model, dimension, precision, vectors (type, HNSW parameters of the first segment), segments (id,
+documents, chunks, removed, vectors), keyword (BM25 variant and parameters), extraction (version of the PDF,
+Word and HTML extractors), chunking, counts (live documents and chunks), and files (relative path -> bytes,
+sha256). It stays small whatever the index's size: the per-document entries are in the generation's
+``catalog.json``, read by ``read_manifest(catalog=True)`` (builds, ``status``) and not by ``load_index``.
 
 Checks: every load checks the format version, that every listed file is there with its size, the SHA-256 of
 every file under ``CHECKSUM_AT_LOAD`` bytes, and that the arrays fit together; ``verify_files(full=True)``
@@ -51,10 +63,10 @@ from .errors import HaitiragError, IndexCorruptError, IndexFormatError, IndexLoc
 log = logging.getLogger(__name__)
 
 __all__ = ["CHECKSUM_AT_LOAD", "FORMAT", "FORMAT_VERSION", "build_lock", "manifest_stamp", "pause", "prune",
-           "read_manifest", "verify_files", "write_generation"]
+           "read_manifest", "segment_dir", "verify_files", "write_generation"]
 
 FORMAT = "haitirag-index"
-FORMAT_VERSION = 2  # 1: JSON-lines records, per-document entries in the manifest
+FORMAT_VERSION = 3  # 1: JSON-lines records, per-document entries in the manifest; 2: one segment, bm25s scores
 MANIFEST = "manifest.json"
 CATALOG = "catalog.json"
 CHECKSUM_AT_LOAD = 16 << 20  # bytes: larger files get their size checked at load, their SHA-256 on verify
@@ -139,6 +151,10 @@ def generation_dir(index_dir: str | Path, manifest: dict[str, Any]) -> Path:
     return Path(index_dir) / f"gen-{manifest['generation']}"
 
 
+def segment_dir(gen: Path, segment: dict[str, Any]) -> Path:
+    return gen / f"seg-{segment['id']}"
+
+
 def verify_files(index_dir: str | Path, manifest: dict[str, Any], full: bool = False) -> Path:
     """Check every file the manifest lists: present, same size, and the same SHA-256 (with ``full`` for every file,
     else for those under ``CHECKSUM_AT_LOAD`` bytes); return the data folder."""
@@ -164,17 +180,23 @@ def new_tmp_dir(index_dir: str | Path) -> Path:
     return tmp
 
 
-def write_generation(index_dir: str | Path, tmp: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Finish a build: list and hash ``tmp``'s files, rename it to a generation, swap the manifest in."""
+def write_generation(index_dir: str | Path, tmp: Path, manifest: dict[str, Any],
+                     known: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Finish a build: list and hash ``tmp``'s files (those in ``known``, hard links of the previous generation's
+    files, keep their recorded SHA-256), rename it to a generation, swap the manifest in."""
     root = Path(index_dir)
     manifest = dict(manifest)
     entries = manifest.pop("documents", {})
     (tmp / CATALOG).write_text(json.dumps(entries, ensure_ascii=False, separators=(",", ":")) + "\n",
                                encoding="utf-8")
-    manifest["files"] = {
-        p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
-        for p in sorted(tmp.rglob("*")) if p.is_file()
-    }
+    known = known or {}
+    files = {}
+    for p in sorted(tmp.rglob("*")):
+        if p.is_file():
+            rel, size = p.relative_to(tmp).as_posix(), p.stat().st_size
+            old = known.get(rel)
+            files[rel] = dict(old) if old and old["bytes"] == size else {"bytes": size, "sha256": _sha256(p)}
+    manifest["files"] = files
     manifest["format"] = FORMAT
     manifest["format_version"] = FORMAT_VERSION
     manifest["generation"] = hashlib.sha256(

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AUTO_HNSW", "HNSW", "KINDS", "build", "configure", "load", "matrix", "resolve", "save", "search"]
+__all__ = ["AUTO_HNSW", "HNSW", "KINDS", "Segments", "build", "configure", "load", "matrix", "resolve", "save",
+           "search"]
 
 KINDS = ("auto", "flat", "hnsw")
 AUTO_HNSW = 100_000  # chunks from which "auto" builds a graph: exact search takes 15 ms there (docs/scale.md)
@@ -95,6 +96,19 @@ def kind_of(index: Any) -> str:
     return "hnsw" if hasattr(index, "hnsw") else "flat"
 
 
+class Segments:
+    """The vector indexes of a generation's segments searched as one: row r of the segment that starts at global
+    row ``at`` is global row ``at + r`` (``store.py``). ``d`` and ``ntotal`` as a FAISS index has them."""
+
+    def __init__(self, parts: list[tuple[int, Any]]):
+        self.parts = parts
+        self.d = int(parts[0][1].d)
+        self.ntotal = sum(int(index.ntotal) for _, index in parts)
+
+    def reconstruct_n(self, i0: int, n: int) -> np.ndarray:
+        return matrix(self)[i0:i0 + n]
+
+
 def _view(index: Any) -> np.ndarray | None:
     """The stored vectors as a numpy array over FAISS's own memory (no copy; valid while ``index`` lives), for
     a flat index or a graph's flat storage; None for other kinds."""
@@ -108,6 +122,8 @@ def _view(index: Any) -> np.ndarray | None:
 
 def matrix(index: Any) -> np.ndarray:
     """Every vector, in row order (for reuse by the next build)."""
+    if isinstance(index, Segments):
+        return np.concatenate([matrix(part) for _, part in index.parts])
     if not index.ntotal:
         return np.zeros((0, index.d), dtype=np.float32)
     view = _view(index)
@@ -126,6 +142,11 @@ def _exact(index: Any, vec: np.ndarray, n: int, ids: np.ndarray) -> list[tuple[i
 def search(index: Any, vec: np.ndarray, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
     """(row, cosine) of the ``n`` nearest rows, best first; only rows where ``allowed`` is True if given."""
     import faiss
+
+    if isinstance(index, Segments):  # each segment's best, merged (ties: lower row first)
+        found = [(at + r, s) for at, part in index.parts
+                 for r, s in search(part, vec, n, None if allowed is None else allowed[at:at + part.ntotal])]
+        return sorted(found, key=lambda x: (-x[1], x[0]))[:n]
 
     n = min(n, index.ntotal)
     if n <= 0:
