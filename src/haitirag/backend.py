@@ -222,7 +222,9 @@ class FolderStore:
             raise IndexCorruptError(f"index {self.path} is damaged ({err}); run `haitirag build --full` to rebuild it"
                                     ) from err
 
-    def load(self, manifest: dict[str, Any]) -> FolderGeneration:
+    def load(self, manifest: dict[str, Any], search: bool = True) -> FolderGeneration:
+        """The generation ``manifest`` names; ``search=False``: an HNSW graph is not read (its vectors are mapped
+        as for exact search), for builds that only read rows."""
         from .columns import Chunks, Documents, Part, Sentences, open_columns
         from .keyword import KeywordIndex, Postings
         from .store import generation_dir, segment_dir
@@ -238,7 +240,8 @@ class FolderStore:
                 cols = open_columns(folder)
                 removed = np.load(gen / f"removed-{seg['id']}.npy", allow_pickle=False) if seg.get("removed") \
                     else np.zeros(0, dtype=np.int64)
-                vec, postings = load_vectors(folder, seg.get("vectors")), Postings.load(folder / "bm25")
+                vec = load_vectors(folder, seg.get("vectors") if search else None)
+                postings = Postings.load(folder / "bm25")
                 if not (len(cols.chunks) == vec.ntotal == len(postings.lengths) == seg["chunks"]
                         and len(cols.docs) == seg["documents"] and len(removed) == seg.get("removed", 0)
                         and (not len(removed) or (int(removed.min()) >= 0 and int(removed.max()) < len(cols.docs)))):
@@ -248,9 +251,15 @@ class FolderStore:
                 kw_parts.append((chunk_at, postings))
                 doc_at, chunk_at = doc_at + len(cols.docs), chunk_at + len(cols.chunks)
             terms = json.loads((gen / "vocab.json").read_text(encoding="utf-8"))
-            df = np.load(gen / "df.npy", allow_pickle=False)
-            if not isinstance(terms, list) or len(df) != len(terms) or not parts:
+            first_df = np.load(gen / "df.npy", allow_pickle=False)
+            if not isinstance(terms, list) or not parts or first_df.ndim != 1 or len(first_df) > len(terms) \
+                    or any(len(p.indptr) - 1 > len(terms) for _, p in kw_parts) \
+                    or any(seg.get("removed") for seg in manifest["segments"][1:]):
                 raise ValueError("the keyword vocabulary does not fit its statistics")
+            df = np.pad(first_df.astype(np.int64), (0, len(terms) - len(first_df)))
+            for _, p in kw_parts[1:]:  # later segments have no removed rows: every posting counts
+                held = np.diff(p.indptr)
+                df[:len(held)] += held
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
             raise IndexCorruptError(f"index {self.path} is unreadable ({err}); run `haitirag build` to rebuild it"
                                     ) from err
@@ -302,10 +311,10 @@ class FolderStore:
         try:
             vocab: dict[str, int] = {}
             seg, postings = self._segment(tmp, docs, sentences, chunks, matrix, texts, index_type, vocab, lap)
-            self._keyword_files(tmp, vocab, postings.frequency(None, len(vocab)))
+            self._keyword_files(tmp, vocab, np.diff(postings.indptr))
             lap("keyword index")
             new = write_generation(self.path, tmp, {**manifest, "vectors": seg["vectors"], "segments": [seg],
-                                                    "keyword": KEYWORD})
+                                                    "keyword": _keyword_settings()})
         except BaseException:  # disk full, Ctrl-C...: leave no half-written folder behind
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -322,11 +331,12 @@ class FolderStore:
         import shutil
 
         from .index import embed_text
+        from .keyword import tokenize
         from .store import generation_dir, new_tmp_dir, segment_dir, write_generation
         from .vectors import Segments
         from .vectors import matrix as all_vectors
 
-        old = self.load(manifest)
+        old = self.load(manifest, search=False)
         gone = set(removed)
         base, base_seg = old.documents.parts[0], manifest["segments"][0]
         dead = [r for r in (base.find(doc_id) for doc_id in gone) if r is not None]
@@ -355,7 +365,10 @@ class FolderStore:
                     q.mkdir(parents=True, exist_ok=True)
                 else:
                     q.parent.mkdir(parents=True, exist_ok=True)
-                    os.link(p, q)
+                    try:
+                        os.link(p, q)
+                    except OSError:  # a file system without hard links: a copy (the same bytes and checksum)
+                        shutil.copyfile(p, q)
             removed_rows = np.union1d(base.removed, np.asarray(dead, dtype=np.int64)).astype(np.int64)
             first = {**base_seg, "removed": len(removed_rows)}
             if len(removed_rows):
@@ -365,19 +378,22 @@ class FolderStore:
             terms = json.loads((generation_dir(self.path, manifest) / "vocab.json").read_text(encoding="utf-8"))
             vocab = {t: i for i, t in enumerate(terms)}
             segments = [first]
-            base_live = np.ones(len(base.cols.docs), dtype=bool)
-            base_live[removed_rows] = False
-            df = old.keyword.segments[0][1].frequency(base_live[base.cols.chunks[:, 0]], len(vocab))
+            df = np.load(generation_dir(self.path, manifest) / "df.npy", allow_pickle=False).astype(np.int64)
+            newly = [r for r in dead if base.live(r)]  # the first segment's live terms lose the rows removed now
+            gone_rows = [base.chunk_at + int(r) for local in newly for r in base.chunk_rows(local)]
+            gone_texts = [embed_text(old.documents.at(old.chunks.doc_rows[r]).title, old.chunks[r].text)
+                          for r in gone_rows]
+            for terms_of_row in tokenize(gone_texts):
+                df[[vocab[t] for t in set(terms_of_row)]] -= 1
             if new_chunks:
-                seg, postings = self._segment(tmp, new_docs, new_sentences, new_chunks, new_matrix,
-                                              carried_texts + list(texts), "flat", vocab, lap)
+                seg, _ = self._segment(tmp, new_docs, new_sentences, new_chunks, new_matrix,
+                                       carried_texts + list(texts), "flat", vocab, lap)
                 segments.append(seg)
-                df = np.pad(df, (0, len(vocab) - len(df))) + postings.frequency(None, len(vocab))
             self._keyword_files(tmp, vocab, df)
             lap("keyword index")
             known = {k: v for k, v in manifest["files"].items() if k.startswith(f"seg-{base_seg['id']}/")}
             new = write_generation(self.path, tmp, {**fields, "vectors": manifest["vectors"], "segments": segments,
-                                                    "keyword": KEYWORD}, known=known)
+                                                    "keyword": _keyword_settings()}, known=known)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -416,6 +432,7 @@ class FolderStore:
 
     @staticmethod
     def _keyword_files(tmp: Path, vocab: dict[str, int], df: np.ndarray) -> None:
+        """The vocabulary, and each term's document frequency over the first segment's live chunks."""
         (tmp / "vocab.json").write_text(json.dumps(list(vocab), ensure_ascii=False) + "\n", encoding="utf-8")
         with (tmp / "df.npy").open("wb") as f:
             np.save(f, df.astype(np.int64), allow_pickle=False)
@@ -426,7 +443,12 @@ class FolderStore:
         prune(self.path, keep)
 
 
-KEYWORD = {"method": "lucene", "k1": 1.5, "b": 0.75}  # keyword.K1, keyword.B (checked by a test)
+
+
+def _keyword_settings() -> dict[str, Any]:
+    from .keyword import K1, B
+
+    return {"method": "lucene", "k1": K1, "b": B}
 
 
 def chunk_rows(chunks: Iterable[Chunk]) -> dict[str, int]:

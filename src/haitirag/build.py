@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from .index import Index
 
-__all__ = ["BuildReport", "Progress", "build_index", "index_status", "plan_changes", "update_index"]
+__all__ = ["BuildReport", "Progress", "build_index", "index_status", "plan_changes", "unchanged_ids", "update_index"]
 
 log = logging.getLogger(__name__)
 Span = tuple[int, int]
@@ -151,7 +151,7 @@ def _n(n: int, noun: str) -> str:
 
 
 def _h(*parts: str | None) -> str:
-    return hashlib.sha256("\0".join("" if p is None else p for p in parts).encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256("\0".join([p or "" for p in parts]).encode("utf-8")).hexdigest()[:16]
 
 
 def meta_key(doc: Document) -> str:
@@ -173,15 +173,35 @@ def _settings_reason(manifest: dict[str, Any], model: str, settings: ChunkSettin
     return f"chunking settings changed ({', '.join(diffs)})" if diffs else ""
 
 
-def plan_changes(documents: list[Document], manifest: dict[str, Any] | None) -> BuildReport:
+def unchanged_ids(documents: list[Document], manifest: dict[str, Any] | None) -> set[str]:
+    """The ids of the documents whose path, text and metadata equal the manifest's entry for their id."""
+    entries = (manifest or {}).get("documents") or {}
+    same = set()
+    for d in documents:
+        m = entries.get(d.doc_id)
+        if m is not None and m.get("path") == d.path and m.get("sha256") == d.sha256 and m.get("meta") == meta_key(d):
+            same.add(d.doc_id)
+    return same
+
+
+def plan_changes(documents: list[Document], manifest: dict[str, Any] | None,
+                 same: set[str] | None = None) -> BuildReport:
     """Compare the corpus with a manifest's per-document hashes (no embedding, no model).
 
     Same path: unchanged, or modified when the text or (where the manifest records it) the metadata
     differs. New path with the text of a path that is gone: renamed. Otherwise added; old paths
-    not accounted for: deleted.
+    not accounted for: deleted. ``same``: ``unchanged_ids`` when already known (only the other documents
+    and entries are then compared).
     """
     report = BuildReport(full=False)
-    old = list((manifest or {}).get("documents", {}).values())
+    entries = (manifest or {}).get("documents", {})
+    if same is None:
+        same = unchanged_ids(documents, manifest)
+    report.unchanged = [d.path for d in documents if d.doc_id in same]
+    rest = [d for d in documents if d.doc_id not in same]
+    if not rest and len(same) == len(entries):
+        return report
+    old = [m for doc_id, m in entries.items() if doc_id not in same]
     old_by_path = {m["path"]: m for m in old}
     seen_paths = {d.path for d in documents}
     gone_by_sha: dict[str, list[str]] = {}
@@ -189,12 +209,11 @@ def plan_changes(documents: list[Document], manifest: dict[str, Any] | None) -> 
         if m["path"] not in seen_paths:
             gone_by_sha.setdefault(m["sha256"], []).append(m["path"])
     renamed_from: set[str] = set()
-    old_vecs = {m.get("vec") or m["sha256"] for m in old}
-    for d in documents:
+    old_vecs = {m.get("vec") or m["sha256"] for m in entries.values()} if rest else set()
+    for d in rest:
         m = old_by_path.get(d.path)
         if m is not None:
-            same = m["sha256"] == d.sha256 and m.get("meta", meta_key(d)) == meta_key(d)
-            (report.unchanged if same else report.modified).append(d.path)
+            report.modified.append(d.path)
         elif gone_by_sha.get(d.sha256):
             src = gone_by_sha[d.sha256].pop(0)
             renamed_from.add(src)
@@ -304,22 +323,17 @@ def _load_previous(store: Store, manifest: dict[str, Any] | None, model: str,
     return _Previous({vec_key(p.document): (p.sentences, p.chunks, p.vectors) for p in old}), ""
 
 
-def _up_to_date(docs: list[Document], manifest: dict[str, Any], model: str,
-                settings: ChunkSettings, store: Store, index_type: str = "auto") -> bool:
-    """True when a build would change nothing: same model, settings, documents and vector index type, sound
-    files."""
+def _up_to_date(docs: list[Document], manifest: dict[str, Any], model: str, settings: ChunkSettings, store: Store,
+                index_type: str, same: set[str]) -> bool:
+    """True when a build would change nothing: same model, settings, documents (``same``: ``unchanged_ids``) and
+    vector index type, sound files."""
     if _settings_reason(manifest, model, settings) or manifest.get("extraction") != EXTRACTION:
         return False  # (another extraction version: written once more, so the next build can reuse again)
     chunks = int(manifest.get("counts", {}).get("chunks", 0))
     if store.vector_type(index_type, chunks) != (manifest.get("vectors") or {"type": "flat"}).get("type"):
         return False
-    old = manifest.get("documents", {})
-    if len(old) != len(docs):
+    if not len(same) == len(docs) == len(manifest.get("documents", {})):
         return False
-    for d in docs:
-        m = old.get(d.doc_id)
-        if m is None or m.get("path") != d.path or m.get("sha256") != d.sha256 or m.get("meta") != meta_key(d):
-            return False
     try:
         store.check(manifest)
     except HaitiragError as err:
@@ -365,10 +379,12 @@ def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "ind
         docs = loaded.documents
         old_gen = str((manifest or {}).get("generation", ""))
         lap("load corpus")
-        if not full and manifest is not None and _up_to_date(docs, manifest, model, settings, store, index_type):
+        same = unchanged_ids(docs, manifest) if manifest is not None else set()
+        if not full and manifest is not None and _up_to_date(docs, manifest, model, settings, store, index_type,
+                                                             same):
             lap("check index")
             store.prune(keep={old_gen, str(manifest.get("previous_generation", ""))})
-            report = plan_changes(docs, manifest)
+            report = plan_changes(docs, manifest, same)
             report.timings, report.extraction = timings, loaded.extraction()
             report.skipped, report.wrote, report.index = loaded.skipped, False, store.location
             report.documents, report.chunks = len(docs), int(manifest["counts"]["chunks"])
@@ -382,17 +398,18 @@ def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "ind
         fresh_reuse: dict[str, tuple[list[Span], list[Chunk], np.ndarray | None]] = {}
         spent = [0, 0.0]  # chunks embedded and seconds spent by an append that had to merge instead
         if not full and manifest is not None and _can_append(store, manifest, model, settings, index_type):
-            appended = _append(store, manifest, docs, settings, emb, batch_size, progress, tell, lap, fresh_reuse,
-                               spent)
+            appended = _append(store, manifest, docs, same, settings, emb, batch_size, progress, tell, lap,
+                               fresh_reuse, spent)
             if appended is not None:
-                appended.skipped, appended.timings, appended.extraction = loaded.skipped, timings, loaded.extraction()
+                appended.skipped, appended.timings = loaded.skipped, timings
+                appended.extraction = loaded.extraction()
                 appended.seconds = time.perf_counter() - t0
                 log.info("%s", appended.summary())
                 return appended
         previous, reason = (None, "--full requested") if full else _load_previous(store, manifest, model, settings)
         if previous is not None:
             previous.by_vec.update(fresh_reuse)  # chunked and embedded by an append that had to merge instead
-        report = plan_changes(docs, manifest)
+        report = plan_changes(docs, manifest, same)
         report.skipped, report.timings, report.extraction = loaded.skipped, timings, loaded.extraction()
         report.full, report.reason = previous is None, reason
         report.index, report.previous_generation = store.location, old_gen
@@ -431,7 +448,8 @@ def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "ind
             matrix[row] = vec
         tell("writing", 0, 1)
         if not (len(all_chunks) == len(matrix) == len(texts)):  # a bug, not bad input: refuse to write it
-            raise HaitiragError(f"internal error: {len(all_chunks)} chunks, {len(matrix)} vectors, {len(texts)} texts")
+            raise HaitiragError(f"internal error: {len(all_chunks)} chunks, {len(matrix)} vectors, "
+                                f"{len(texts)} texts")
         fields = _manifest_fields(docs, all_chunks, int(matrix.shape[1]), model, precision, settings, old_gen)
         try:
             new = store.write(fields, docs, all_sentences, all_chunks, matrix, texts, todo, index_type, lap)
@@ -460,7 +478,8 @@ def _can_append(store: Store, manifest: dict[str, Any], model: str, settings: Ch
     return int(first["chunks"]) >= APPEND_FROM and kind == (first.get("vectors") or {}).get("type")
 
 
-def _append(store: Any, manifest: dict[str, Any], docs: list[Document], settings: ChunkSettings, emb: Embedder,
+def _append(store: Any, manifest: dict[str, Any], docs: list[Document], keep: set[str], settings: ChunkSettings,
+            emb: Embedder,
             batch_size: int, progress: bool, tell: Progress, lap: Callable[[str], None],
             fresh_reuse: dict[str, tuple[list[Span], list[Chunk], np.ndarray | None]],
             spent: list[Any]) -> BuildReport | None:
@@ -473,18 +492,11 @@ def _append(store: Any, manifest: dict[str, Any], docs: list[Document], settings
     from .index import embed_text
 
     entries: dict[str, Any] = manifest.get("documents") or {}
-    keep: set[str] = set()
-    add: list[Document] = []
-    for d in docs:
-        e = entries.get(d.doc_id)
-        if e is not None and e.get("path") == d.path and e.get("sha256") == d.sha256 and e.get("meta") == meta_key(d):
-            keep.add(d.doc_id)
-        else:
-            add.append(d)
+    add = [d for d in docs if d.doc_id not in keep]  # (``keep``: ``unchanged_ids``)
     removed = [doc_id for doc_id in entries if doc_id not in keep]
     lap("compare with the catalog")
     try:
-        old = store.load(manifest)
+        old = store.load(manifest, search=False)
     except HaitiragError as err:
         log.warning("not appending to the index (%s)", err)
         return None
@@ -539,7 +551,7 @@ def _append(store: Any, manifest: dict[str, Any], docs: list[Document], settings
     if later_after > DELTA_MAX or first_rows - first_live + in_first > REMOVED_MAX * first_rows:
         log.info("merging the index's segments into one")
         return None
-    report = plan_changes(docs, manifest)
+    report = plan_changes(docs, manifest, keep)
     report.full, report.index, report.previous_generation = False, store.location, str(manifest["generation"])
     tell("writing", 0, 1)
     fields = _manifest_fields(add, chunks, dim, str(manifest["model"]), str(manifest.get("precision", "fp32")),

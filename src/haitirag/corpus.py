@@ -261,31 +261,41 @@ def _jsonl_title(raw: str) -> str:
     return raw.replace("_", " ") if " " not in raw and "_" in raw.strip("_") else raw
 
 
-def _from_jsonl(lines: Iterable[str], relpath: str) -> Iterator[Document | tuple[str, str]]:
-    for lineno, line in enumerate(lines, 1):
+def _parse_json(line: str | bytes) -> Any:
+    """One JSON value: orjson (several times faster on a large archive), the standard library where orjson refuses
+    what it accepts (NaN, very large numbers). A line that is not UTF-8 raises ``UnicodeDecodeError``."""
+    import orjson
+
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
+
+
+def _from_jsonl(lines: Iterable[str | bytes], relpath: str) -> Iterator[Document | tuple[str, str]]:
+    sha256 = hashlib.sha256
+    for lineno, line in enumerate(lines, 1):  # (a million lines: kept lean)
         if not line.strip():
             continue
-        where = f"{relpath}:{lineno}"
         try:
-            obj = json.loads(line)
+            obj = _parse_json(line)
         except json.JSONDecodeError as err:
-            yield where, f"not valid JSON ({err.msg}); fix or delete that line"
+            yield f"{relpath}:{lineno}", f"not valid JSON ({err.msg}); fix or delete that line"
             continue
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
-            yield where, 'needs an object with a non-empty "text" field'
+        body = obj.get("text") if isinstance(obj, dict) else None
+        if not isinstance(body, str) or not body.strip():
+            yield f"{relpath}:{lineno}", 'needs an object with a non-empty "text" field'
             continue
-        body = obj["text"]
-        doc_id = str(obj.get("id") or file_doc_id(where, body.encode("utf-8")))
-        yield Document(
-            doc_id=doc_id,
-            text=body,
-            title=_jsonl_title(str(obj.get("title") or "")) or body.split("\n", 1)[0][:120],
-            date=parse_date(obj.get("date")),
-            source=str(obj["source"]) if obj.get("source") else None,
-            url=str(obj["url"]) if obj.get("url") else None,
-            path=f"{relpath}#{doc_id}",
-            sha256=text_sha256(body),
-        )
+        data = body.encode("utf-8")
+        doc_id = str(obj.get("id") or file_doc_id(f"{relpath}:{lineno}", data))
+        title, date, source, url = obj.get("title"), obj.get("date"), obj.get("source"), obj.get("url")
+        doc = object.__new__(Document)  # (the frozen dataclass's fields set at once: a third of the time per line)
+        doc.__dict__.update(doc_id=doc_id, text=body,
+                            title=(_jsonl_title(str(title)) if title else "") or body.split("\n", 1)[0][:120],
+                            date=parse_date(date) if date is not None else None,
+                            source=str(source) if source else None, url=str(url) if url else None,
+                            path=f"{relpath}#{doc_id}", sha256=sha256(data).hexdigest(), pages=())
+        yield doc
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -391,16 +401,20 @@ def _load_jsonl(path: Path, relpath: str, result: LoadResult) -> LoadResult:
             _decode(path, head[:max(0, head.rfind(b"\n"))] if len(head) == 8192 else head)  # binary? UTF-16?
             f.seek(0)
 
-            def lines() -> Iterator[str]:
+            def lines() -> Iterator[bytes]:
                 for n, raw in enumerate(f):
-                    try:
-                        line = raw.decode("utf-8-sig" if n == 0 else "utf-8")
-                    except UnicodeDecodeError as err:
-                        raise UnicodeError(f"not UTF-8 (line {n + 1}, byte {err.start}); convert it, "
-                                           "e.g. iconv -t UTF-8") from err
-                    yield from line.replace("\r\n", "\n").replace("\r", "\n").splitlines()
+                    if n == 0 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
+                        raw = raw[3:]
+                    if b"\r" in raw:  # (Windows or old Mac line ends)
+                        parts = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+                        yield from parts[:-1] if len(parts) > 1 and not parts[-1] else parts
+                    else:
+                        yield raw
 
-            return keep(_from_jsonl(lines(), relpath))
+            try:
+                return keep(_from_jsonl(lines(), relpath))
+            except UnicodeDecodeError as err:
+                raise UnicodeError(f"not UTF-8 (byte {err.start} of a line); convert it, e.g. iconv -t UTF-8") from err
     except OSError as err:
         result.skipped.append((relpath, str(err)))
     except UnicodeError as err:

@@ -161,13 +161,18 @@ class KeywordIndex(QueryTerms):
         return cls(vocab, [(0, postings)], None, postings.frequency(None, len(vocab)))
 
     def check_bounds(self) -> None:
-        """ValueError unless every segment's postings name its rows and the statistics fit the vocabulary."""
+        """ValueError unless every segment's postings name its rows and the document frequencies are those of the
+        live rows' postings (reads every posting: ``haitirag verify``)."""
         for _, p in self.segments:
             p.check_bounds()
             if len(p.indptr) - 1 > len(self.vocab):
                 raise ValueError("BM25 postings name terms that are not in the vocabulary")
         if len(self.df) != len(self.vocab):
             raise ValueError("BM25 statistics do not fit the vocabulary")
+        counted = sum((p.frequency(None if self.live is None else self.live[at:at + len(p.lengths)], len(self.vocab))
+                       for at, p in self.segments), np.zeros(len(self.vocab), dtype=np.int64))
+        if not np.array_equal(counted, self.df):
+            raise ValueError("BM25 document frequencies differ from the postings")
 
     def document_frequency(self) -> np.ndarray:
         """Live chunks holding each term, by term id."""
