@@ -119,8 +119,9 @@ def make(folder: Path, paragraphs: list[dict], n: int) -> dict:  # type: ignore[
     return {"rows_s": t_rows, "embed_s": t_embed, "write_s": seconds, "laps": laps, "peak_mb": peak}
 
 
-PEAK = ("import resource, sys; from haitirag.cli import main; rc = main(sys.argv[1:]); "
-        "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+PEAK = ("import sys; from haitirag.cli import main; rc = main(sys.argv[1:]); "  # VmHWM: this process's own peak
+        "print('PEAK', next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')), "
+        "file=sys.stderr); sys.exit(rc)")  # (ru_maxrss would carry over a large parent's peak through exec)
 
 
 def builds(folder: Path, paragraphs: list[dict], n: int, direct_from: int) -> dict[str, tuple[float, float]]:  # type: ignore[type-arg]

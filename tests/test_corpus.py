@@ -128,3 +128,26 @@ def test_a_saved_news_page_keeps_only_the_article(tmp_path: Path):
     for junk in ("Log in", "cookies", "Most read", "Storm closes ferry routes", "Copyright", "Privacy"):
         assert junk not in doc.text, junk
     assert not doc.text.startswith("Dredger deepens")  # the headline is the title, not a sentence to quote
+
+
+def test_jsonl_line_ends_marks_and_encodings(tmp_path: Path):
+    """A JSON-lines file is read a line at a time: Windows and old Mac line ends, a UTF-8 byte-order mark, values
+    only the standard library's parser takes (NaN), UTF-16 with a mark; a line that is not UTF-8 skips the file
+    with the fix, as a whole non-UTF-8 file does."""
+    rec = [{"id": f"r{i}", "title": f"Report {i}", "text": f"Text number {i} \u2028 with a line separator."}
+           for i in range(3)]
+    lines = [json.dumps(r, ensure_ascii=False) for r in rec]
+    (tmp_path / "crlf.jsonl").write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode("utf-8") + b"\r\n")
+    (tmp_path / "mac.jsonl").write_bytes("\r".join(lines).replace('"r', '"m').encode("utf-8"))
+    (tmp_path / "nan.jsonl").write_text('{"id": "n1", "text": "A score of NaN.", "score": NaN}\n', encoding="utf-8")
+    (tmp_path / "wide.jsonl").write_bytes("\n".join(lines).replace('"r', '"w').encode("utf-16"))
+    (tmp_path / "latin.jsonl").write_bytes(lines[0].encode("utf-8") + b'\n{"id": "x", "text": "caf\xe9"}\n')
+    result = load_corpus(tmp_path)
+    got = {d.path: d for d in result.documents}
+    for name, prefix in (("crlf", "r"), ("mac", "m"), ("wide", "w")):
+        assert [got[f"{name}.jsonl#{prefix}{i}"].text for i in range(3)] == [r["text"] for r in rec], name
+        assert got[f"{name}.jsonl#{prefix}0"].title == "Report 0"
+    assert got["nan.jsonl#n1"].text == "A score of NaN."
+    skipped = dict(result.skipped)
+    assert not any(p.startswith("latin.jsonl") for p in got) and "not UTF-8" in skipped["latin.jsonl"]
+    assert "iconv" in skipped["latin.jsonl"] and len(result.skipped) == 1

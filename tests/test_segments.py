@@ -189,3 +189,25 @@ def test_live_rows_and_filters_over_segments(appending: None, corpus: Path, tmp_
     nordic = index.generation.allowed(haitirag.backend.Filters(sources=frozenset({"Nordic Desk"})))
     assert nordic is not None and not (nordic & ~live).any()
     assert {index.documents[index.chunks[int(r)].doc_id].source for r in np.flatnonzero(nordic)} == {"Nordic Desk"}
+
+
+def test_verify_recounts_the_keyword_statistics(appending: None, corpus: Path, tmp_path: Path):
+    """``df.npy`` is kept up to date by appends, not recomputed: ``verify`` recounts it from the postings."""
+    import hashlib
+
+    index = tmp_path / "index"
+    haitirag.build_index(corpus, index, model=HASH_MODEL)
+    edit(corpus)
+    update_index(corpus, index, model=HASH_MODEL)
+    haitirag.index.verify_index(index)
+    manifest = json.loads((index / "manifest.json").read_text())
+    path = index / f"gen-{manifest['generation']}" / "df.npy"
+    df = np.load(path)
+    df[int(np.argmax(df))] += 1  # one term counted once too often, the file re-signed
+    np.save(path, df)
+    manifest["files"]["df.npy"] = {"bytes": path.stat().st_size,
+                                   "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    (index / "manifest.json").write_text(json.dumps(manifest))
+    haitirag.load_index(index)  # (a load trusts it)
+    with pytest.raises(haitirag.IndexCorruptError, match=r"document frequencies differ.*haitirag build --full"):
+        haitirag.index.verify_index(index)

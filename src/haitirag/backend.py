@@ -369,7 +369,7 @@ class FolderStore:
                         os.link(p, q)
                     except OSError:  # a file system without hard links: a copy (the same bytes and checksum)
                         shutil.copyfile(p, q)
-            removed_rows = np.union1d(base.removed, np.asarray(dead, dtype=np.int64)).astype(np.int64)
+            removed_rows = np.unique(np.concatenate([base.removed, np.asarray(dead, dtype=np.int64)]))
             first = {**base_seg, "removed": len(removed_rows)}
             if len(removed_rows):
                 with (tmp / f"removed-{base_seg['id']}.npy").open("wb") as f:
@@ -379,8 +379,8 @@ class FolderStore:
             vocab = {t: i for i, t in enumerate(terms)}
             segments = [first]
             df = np.load(generation_dir(self.path, manifest) / "df.npy", allow_pickle=False).astype(np.int64)
-            newly = [r for r in dead if base.live(r)]  # the first segment's live terms lose the rows removed now
-            gone_rows = [base.chunk_at + int(r) for local in newly for r in base.chunk_rows(local)]
+            # the first segment's live document frequencies lose the rows removed now (``find`` gives live rows)
+            gone_rows = [base.chunk_at + int(r) for local in dead for r in base.chunk_rows(local)]
             gone_texts = [embed_text(old.documents.at(old.chunks.doc_rows[r]).title, old.chunks[r].text)
                           for r in gone_rows]
             for terms_of_row in tokenize(gone_texts):

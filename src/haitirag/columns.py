@@ -1,6 +1,6 @@
-"""The index folder's records as columns (format 2): numpy arrays and two UTF-8 files, memory-mapped at load.
+"""The index folder's records as columns: numpy arrays and two UTF-8 files, memory-mapped at load.
 
-A generation's records, row i of ``chunks.npy`` = FAISS vector i = BM25 row i::
+A segment's records (``store.py``), row i of ``chunks.npy`` = FAISS vector i = BM25 row i::
 
     text.bin        every document's text, UTF-8, one after another (no second copy of a chunk's text)
     meta.bin        one JSON object per document: doc_id, title, date, source, url, path, sha256
@@ -16,9 +16,10 @@ A generation's records, row i of ``chunks.npy`` = FAISS vector i = BM25 row i::
     columns.json    the source names (source number -> name; "" for documents without one)
 
 Nothing is parsed into Python objects at load: ``Documents``, ``Sentences`` and ``Chunks`` are read-only
-mappings over the arrays that build a ``Document`` or ``Chunk`` when one is asked for (the last few are kept).
-Filters are computed over the columns (``Documents.allowed``). ``open_columns`` checks shapes, counts and
-that every span lies inside its file; checksums are the store's business (``store.py``).
+mappings over the arrays of a generation's segments (``Part``: one segment's columns, where its rows start,
+which of its documents later builds removed) that build a ``Document`` or ``Chunk`` when one is asked for (the
+last few are kept). Filters are computed over the columns (``Documents.allowed``). ``open_columns`` checks
+shapes, counts and that every span lies inside its file; checksums are the store's business (``store.py``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -71,6 +71,8 @@ def file_doc_id(relpath: str, data: bytes) -> str:
 
 def parse_date(value: Any) -> str | None:
     """Normalise a date to ``YYYY-MM-DD``; None when it cannot be read."""
+    if type(value) is str:
+        return _parse_date_text(value.strip())
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -272,30 +274,33 @@ def _parse_json(line: str | bytes) -> Any:
         return json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
 
 
-def _from_jsonl(lines: Iterable[str | bytes], relpath: str) -> Iterator[Document | tuple[str, str]]:
-    sha256 = hashlib.sha256
-    for lineno, line in enumerate(lines, 1):  # (a million lines: kept lean)
+def _from_jsonl(lines: Iterable[str | bytes], relpath: str, result: LoadResult, first: int = 1) -> None:
+    """The documents of JSON lines (numbered from ``first``) into ``result`` (bad lines into its ``skipped``)."""
+    sha256, docs, skipped = hashlib.sha256, result.documents, result.skipped
+    same: dict[str, str] = {}  # one string object for each title or source that repeats (memory)
+    for lineno, line in enumerate(lines, first):  # (a million lines: kept lean)
         if not line.strip():
             continue
         try:
             obj = _parse_json(line)
         except json.JSONDecodeError as err:
-            yield f"{relpath}:{lineno}", f"not valid JSON ({err.msg}); fix or delete that line"
+            skipped.append((f"{relpath}:{lineno}", f"not valid JSON ({err.msg}); fix or delete that line"))
             continue
         body = obj.get("text") if isinstance(obj, dict) else None
         if not isinstance(body, str) or not body.strip():
-            yield f"{relpath}:{lineno}", 'needs an object with a non-empty "text" field'
+            skipped.append((f"{relpath}:{lineno}", 'needs an object with a non-empty "text" field'))
             continue
         data = body.encode("utf-8")
         doc_id = str(obj.get("id") or file_doc_id(f"{relpath}:{lineno}", data))
         title, date, source, url = obj.get("title"), obj.get("date"), obj.get("source"), obj.get("url")
         doc = object.__new__(Document)  # (the frozen dataclass's fields set at once: a third of the time per line)
-        doc.__dict__.update(doc_id=doc_id, text=body,
-                            title=(_jsonl_title(str(title)) if title else "") or body.split("\n", 1)[0][:120],
+        title = (_jsonl_title(str(title)) if title else "") or body.split("\n", 1)[0][:120]
+        source = str(source) if source else None
+        doc.__dict__.update(doc_id=doc_id, text=body, title=same.setdefault(title, title),
                             date=parse_date(date) if date is not None else None,
-                            source=str(source) if source else None, url=str(url) if url else None,
+                            source=same.setdefault(source, source) if source else None, url=str(url) if url else None,
                             path=f"{relpath}#{doc_id}", sha256=sha256(data).hexdigest(), pages=())
-        yield doc
+        docs.append(doc)
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -385,38 +390,34 @@ def load_file(path: Path, root: Path, reuse: Reuse | None = None) -> LoadResult:
 
 
 def _load_jsonl(path: Path, relpath: str, result: LoadResult) -> LoadResult:
-    """A JSON-lines file read a line at a time (a large archive is never held twice in memory); a UTF-16 file
-    (with a byte-order mark) is decoded whole."""
-    def keep(items: Iterable[Document | tuple[str, str]]) -> LoadResult:
-        for item in items:
-            (result.documents if isinstance(item, Document) else result.skipped).append(item)  # type: ignore[arg-type]
-        return result
-
+    """A JSON-lines file read 16 MB at a time (a large archive is never held whole, nor twice, in memory); a UTF-16
+    file (with a byte-order mark) is decoded whole."""
     try:
         with path.open("rb") as f:
             head = f.read(8192)
             if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
                 text = _decode(path, head + f.read())
-                return keep(_from_jsonl(text.replace("\r\n", "\n").replace("\r", "\n").splitlines(), relpath))
+                _from_jsonl(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), relpath, result)
+                return result
             _decode(path, head[:max(0, head.rfind(b"\n"))] if len(head) == 8192 else head)  # binary? UTF-16?
             f.seek(0)
-
-            def lines() -> Iterator[bytes]:
-                for n, raw in enumerate(f):
-                    if n == 0 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
-                        raw = raw[3:]
-                    if b"\r" in raw:  # (Windows or old Mac line ends)
-                        parts = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-                        yield from parts[:-1] if len(parts) > 1 and not parts[-1] else parts
-                    else:
-                        yield raw
-
-            try:
-                return keep(_from_jsonl(lines(), relpath))
-            except UnicodeDecodeError as err:
-                raise UnicodeError(f"not UTF-8 (byte {err.start} of a line); convert it, e.g. iconv -t UTF-8") from err
+            rest, lineno = b"", 1
+            for block in iter(lambda: f.read(1 << 24), b""):
+                if lineno == 1 and not rest and block.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
+                    block = block[3:]
+                lines = (rest + block).split(b"\n")
+                rest = lines.pop()  # (the last line goes on in the next block)
+                if any(b"\r" in line for line in lines):  # Windows or old Mac line ends
+                    lines = b"\n".join(lines).replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+                _from_jsonl(lines, relpath, result, lineno)
+                lineno += len(lines)
+            if rest:
+                _from_jsonl(rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"), relpath, result, lineno)
     except OSError as err:
         result.skipped.append((relpath, str(err)))
+    except UnicodeDecodeError as err:
+        result.documents.clear()
+        result.skipped.append((relpath, f"not UTF-8 (byte {err.start} of a line); convert it, e.g. iconv -t UTF-8"))
     except UnicodeError as err:
         result.documents.clear()
         result.skipped.append((relpath, str(err)))
@@ -455,6 +456,11 @@ def load_corpus(corpus: str | Path, on_file: Callable[[int, int], None] | None =
         for where, why in part.skipped:
             log.warning("skipped %s: %s", where, why)
         result.skipped.extend(part.skipped)
+        ids = {d.doc_id: d.path for d in part.documents}
+        if len(ids) == len(part.documents) and seen.keys().isdisjoint(ids):  # (no duplicate: all at once)
+            seen.update(ids)
+            result.documents.extend(part.documents)
+            continue
         for doc in part.documents:
             if doc.doc_id in seen:
                 why = f"duplicate id {doc.doc_id!r} (first in {seen[doc.doc_id]}); give it another id"

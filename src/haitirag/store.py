@@ -174,6 +174,17 @@ def verify_files(index_dir: str | Path, manifest: dict[str, Any], full: bool = F
     return gen
 
 
+def _write_catalog(path: Path, entries: dict[str, Any], part: int = 50_000) -> None:
+    """``entries`` as one JSON object, encoded ``part`` entries at a time (a million: never all in memory twice)."""
+    keys = list(entries)
+    with path.open("wb") as f:
+        f.write(b"{")
+        for at in range(0, len(keys), part):
+            block = orjson.dumps({k: entries[k] for k in keys[at:at + part]})
+            f.write((b"," if at else b"") + block[1:-1])
+        f.write(b"}\n")
+
+
 def new_tmp_dir(index_dir: str | Path) -> Path:
     root = Path(index_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -189,7 +200,7 @@ def write_generation(index_dir: str | Path, tmp: Path, manifest: dict[str, Any],
     root = Path(index_dir)
     manifest = dict(manifest)
     entries = manifest.pop("documents", {})
-    (tmp / CATALOG).write_bytes(orjson.dumps(entries) + b"\n")
+    _write_catalog(tmp / CATALOG, entries)
     known = known or {}
     files = {}
     for p in sorted(tmp.rglob("*")):
