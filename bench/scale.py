@@ -2,7 +2,7 @@
 
     python bench/scale.py --questions ../shared/eval/squad11/questions-dev.jsonl \\
         [--corpus ../shared/eval/squad11/corpus.jsonl] [--sizes 10000,100000,1000000] [--queries 200] \\
-        [--builds 10000,100000,1000000]
+        [--builds 10000,100000,1000000 [--measure-builds]]
 
 Each size is written once into ``--work`` (kept, and reused while its manifest says the same count): the SQuAD
 v1.1 dev paragraphs again and again, each copy perturbed (``bench/rows.py``: one chunk a document, ten sources,
@@ -25,7 +25,9 @@ first, as after a reboot; root only):
 ``--builds 10000,100000,1000000``: also the real pipeline at those sizes, each ``haitirag build --model hash:384``
 its own process on the same rows written as a JSONL corpus: a full build (from ``--direct-from`` chunks the
 first index is written by the bench itself, the corpus's documents one chunk each), then one document edited,
-another edited, nothing changed; wall time, the build's own stage timings and the build process's peak RSS.
+another edited, nothing changed; wall time, the build's own stage timings and the build process's peak RSS
+(VmHWM). ``--measure-builds``: then the load / search table for those indexes too, as the edits left them (a
+second segment, removed rows).
 """
 
 from __future__ import annotations
@@ -211,6 +213,8 @@ def main() -> None:
     ap.add_argument("--cold", action="store_true", help="empty the page cache before each load (needs root)")
     ap.add_argument("--asks", type=int, default=30, help="questions asked (Index.ask) per size (default: 30)")
     ap.add_argument("--builds", default="", help="sizes to build through the real pipeline too (e.g. 10000,100000)")
+    ap.add_argument("--measure-builds", action="store_true",
+                    help="after --builds, measure load, search and verify on those indexes too")
     ap.add_argument("--direct-from", type=int, default=200_000,
                     help="from this size the first index of --builds is written directly (default: 200000)")
     ap.add_argument("--measure", help=argparse.SUPPRESS)  # (the child process: an index folder)
@@ -222,13 +226,8 @@ def main() -> None:
         return
     paragraphs = [json.loads(line) for line in Path(args.corpus).open(encoding="utf-8")]
     rows = []
-    for n in (int(x) for x in args.sizes.split(",") if x):
-        folder = Path(args.work) / f"n{n}"
-        made = make(folder, paragraphs, n)
-        if made:
-            print(f"{n:,} chunks written: rows {made['rows_s']:.1f} s, test embedder {made['embed_s']:.1f} s, "
-                  f"store.write {made['write_s']:.1f} s {json.dumps({k: round(v, 1) for k, v in made['laps'].items()})}"
-                  f", peak RSS {made['peak_mb']:,.0f} MB", flush=True)
+
+    def measured(n: int, folder: Path) -> None:
         child = [sys.executable, __file__, "--questions", args.questions, "--queries", str(args.queries),
                  "--asks", str(args.asks), "--measure", str(folder)]
         if args.cold:  # the page cache emptied: the load reads from the disk, as after a reboot
@@ -242,9 +241,25 @@ def main() -> None:
         got["disk_mb"] = du_mb(folder)
         from haitirag.store import read_manifest
 
-        got["kind"] = read_manifest(folder, catalog=False)["vectors"]["type"]
+        manifest = read_manifest(folder, catalog=False)
+        got["kind"] = manifest["vectors"]["type"] + (f" + {len(manifest['segments']) - 1} segment"
+                                                     if len(manifest["segments"]) > 1 else "")
         rows.append((n, got))
         print(f"{n:,}: {json.dumps(got)}", flush=True)
+
+    for n in (int(x) for x in args.sizes.split(",") if x):
+        folder = Path(args.work) / f"n{n}"
+        made = make(folder, paragraphs, n)
+        if made:
+            print(f"{n:,} chunks written: rows {made['rows_s']:.1f} s, test embedder {made['embed_s']:.1f} s, "
+                  f"store.write {made['write_s']:.1f} s {json.dumps({k: round(v, 1) for k, v in made['laps'].items()})}"
+                  f", peak RSS {made['peak_mb']:,.0f} MB", flush=True)
+        measured(n, folder)
+    sizes = [int(x) for x in args.builds.split(",") if x]
+    done = {n: builds(Path(args.work) / f"build{n}", paragraphs, n, args.direct_from) for n in sizes}
+    if args.measure_builds:  # the built indexes as the edits left them: a second segment, removed rows
+        for n in sizes:
+            measured(n, Path(args.work) / f"build{n}" / "index")
     if rows:
         print(f"\n{args.queries} SQuAD v1.1 dev questions, k 5; the test embedder hash:384; search p50 / p99 in ms\n")
         print("| chunks | vectors | `load_index` | RSS after load | first search | " + " | ".join(MODES)
@@ -255,9 +270,7 @@ def main() -> None:
         print(f"| {n:,} | {g['kind']} | {g['load_s']:.2f} s | {g['rss_mb']:,.0f} MB | {g['first_ms']:.0f} ms | "
               f"{cells} | {g['ask'][0]:.0f} / {g['ask'][1]:.0f} | {g['warm_rss_mb']:,.0f} MB | "
               f"{g['verify_s']:.1f} s | {g['disk_mb']:,.0f} MB |")
-    sizes = [int(x) for x in args.builds.split(",") if x]
-    if sizes:
-        done = {n: builds(Path(args.work) / f"build{n}", paragraphs, n, args.direct_from) for n in sizes}
+    if done:
         steps = list(dict.fromkeys(step for got in done.values() for step in got))
         print("\n`haitirag build --model hash:384`, each its own process: seconds (peak RSS)\n")
         print("| chunks | " + " | ".join(steps) + " |")
