@@ -27,7 +27,7 @@ its own process on the same rows written as a JSONL corpus: a full build (from `
 first index is written by the bench itself, the corpus's documents one chunk each), then one document edited,
 another edited, nothing changed; wall time, the build's own stage timings and the build process's peak RSS
 (VmHWM). ``--measure-builds``: then the load / search table for those indexes too, as the edits left them (a
-second segment, removed rows).
+second segment, removed rows); ``--measured-only``: that table alone, for the indexes an earlier run left.
 """
 
 from __future__ import annotations
@@ -151,10 +151,11 @@ def builds(folder: Path, paragraphs: list[dict], n: int, direct_from: int) -> di
 
     write_corpus()
     out = {}
-    if n >= direct_from:
+    if n >= direct_from:  # in a process of its own: this one stays small, the page cache keeps the files
         t0 = time.perf_counter()
-        written = _write_directly(corpus, folder / "index")
-        print(f"{n:,} written directly: {time.perf_counter() - t0:.1f} s, {json.dumps(written)}", flush=True)
+        r = subprocess.run([sys.executable, __file__, "--questions", "-", "--write-directly", str(corpus),
+                            str(folder / "index")], check=True, capture_output=True, text=True)
+        print(f"{n:,} written directly: {time.perf_counter() - t0:.1f} s, {r.stdout.strip()}", flush=True)
     steps = (["full build"] if n < direct_from else []) + ["1 document edited", "another document edited",
                                                             "nothing changed"]
     for step in steps:
@@ -200,7 +201,9 @@ def _write_directly(corpus: Path, index: Path) -> dict[str, float]:
 
 
 def du_mb(folder: Path) -> float:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+    """Bytes on disk, a file linked into two generations counted once."""
+    seen = {p.stat().st_ino: p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+    return sum(seen.values()) / 1e6
 
 
 def main() -> None:
@@ -215,10 +218,16 @@ def main() -> None:
     ap.add_argument("--builds", default="", help="sizes to build through the real pipeline too (e.g. 10000,100000)")
     ap.add_argument("--measure-builds", action="store_true",
                     help="after --builds, measure load, search and verify on those indexes too")
+    ap.add_argument("--measured-only", action="store_true",
+                    help="with --builds: measure the indexes an earlier --builds run left, build nothing")
     ap.add_argument("--direct-from", type=int, default=200_000,
                     help="from this size the first index of --builds is written directly (default: 200000)")
     ap.add_argument("--measure", help=argparse.SUPPRESS)  # (the child process: an index folder)
+    ap.add_argument("--write-directly", nargs=2, help=argparse.SUPPRESS)  # (the child process: corpus, index)
     args = ap.parse_args()
+    if args.write_directly:
+        print(json.dumps(_write_directly(Path(args.write_directly[0]), Path(args.write_directly[1]))))
+        return
     questions = [json.loads(line)["question"] for line in Path(args.questions).open(encoding="utf-8")]
     questions = random.Random(1).sample(questions, min(args.queries, len(questions)))
     if args.measure:
@@ -256,8 +265,9 @@ def main() -> None:
                   f", peak RSS {made['peak_mb']:,.0f} MB", flush=True)
         measured(n, folder)
     sizes = [int(x) for x in args.builds.split(",") if x]
-    done = {n: builds(Path(args.work) / f"build{n}", paragraphs, n, args.direct_from) for n in sizes}
-    if args.measure_builds:  # the built indexes as the edits left them: a second segment, removed rows
+    done = {} if args.measured_only else {n: builds(Path(args.work) / f"build{n}", paragraphs, n, args.direct_from)
+                                          for n in sizes}
+    if args.measure_builds or args.measured_only:  # the built indexes as the edits left them: 2 segments, removals
         for n in sizes:
             measured(n, Path(args.work) / f"build{n}" / "index")
     if rows:

@@ -1,4 +1,4 @@
-"""Keyword retrieval scored from stored postings gives bm25s's tokens and scores exactly (bm25s is not used here)."""
+"""Keyword retrieval scored from stored postings gives bm25s's tokens and scores (within float32 rounding)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ QUERIES = ["Nile perch catches on Lake Victoria", "Which court blocked Kenya's d
            "the and of", "zzzz unknownword", "rainfall farmers plant early", "2,000 troops Benin"]
 
 
+def same_scores(ours: np.ndarray, ref: np.ndarray) -> bool:
+    """Equal within float32 rounding (ours are float32 sums; bm25s's each term's score in float64), zeros alike."""
+    return bool(np.array_equal(ours > 0, ref > 0) and np.allclose(ours, ref, rtol=1e-6, atol=0))
+
+
 def _bm25s_scores(texts: list[str], query: str) -> np.ndarray:
     ref = bm25s.BM25()
     ref.index(tokenize(texts, STEMMER), show_progress=False)
@@ -46,7 +51,7 @@ def test_scores_are_bm25s_scores(hash_index: haitirag.Index):
     ours = hash_index.keyword
     assert ours.size == len(hash_index) == len(texts)
     for q in QUERIES:
-        assert np.array_equal(ours.scores(q), _bm25s_scores(texts, q)), q
+        assert same_scores(ours.scores(q), _bm25s_scores(texts, q)), q
     assert not ours.scores("zzzz unknownword").any()
 
 
@@ -69,7 +74,7 @@ def test_segments_with_removed_rows_score_as_bm25s_over_the_live_rows(texts: lis
         got = index.scores(q)
         assert not got[~live].any()
         if any(tokenize(kept, STEMMER)):  # (bm25s cannot index texts without a term)
-            assert np.array_equal(got[live], _bm25s_scores(kept, q)), q
+            assert same_scores(got[live], _bm25s_scores(kept, q)), q
         else:
             assert not got.any()
 

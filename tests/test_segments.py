@@ -177,16 +177,28 @@ def test_killed_appends_leave_a_loadable_consistent_index(corpus: Path, tmp_path
     haitirag.index.verify_index(index)
 
 
-def test_live_rows_and_filters_over_segments(appending: None, corpus: Path, tmp_path: Path):
+@pytest.mark.parametrize("margin", [64, 0])
+def test_removed_rows_are_never_returned(appending: None, corpus: Path, tmp_path: Path, margin: int,
+                                         monkeypatch: pytest.MonkeyPatch):
+    """Without a filter the retrievers leave removed rows out themselves (dense: a few more asked for, then, margin
+    0, the search again over the live rows); with one, the filter's mask holds live rows only."""
+    from haitirag import backend
+
+    monkeypatch.setattr(backend, "DEAD_MARGIN", margin)
     first = haitirag.build_index(corpus, tmp_path / "index", model=HASH_MODEL)
     edit(corpus)
     update_index(corpus, first.path, model=HASH_MODEL)
     index = haitirag.load_index(first.path)
     live = index.chunks.live
     assert live is not None and int(live.sum()) == len(index) < len(index.chunks)
-    mask = index.generation.allowed(None)
-    assert mask is not None and np.array_equal(mask, live)
-    nordic = index.generation.allowed(haitirag.backend.Filters(sources=frozenset({"Nordic Desk"})))
+    dead = set(np.flatnonzero(~live).tolist())
+    gen = index.generation
+    for q in QUERIES:
+        vec = index.embedder.encode([q])
+        rows = [r for r, _ in gen.dense(vec, len(index), None)]
+        assert len(rows) == len(index) and not dead & set(rows)  # every live row, no removed one
+        assert not dead & set(gen.keyword_top(q, 50, None))
+    nordic = gen.allowed(haitirag.backend.Filters(sources=frozenset({"Nordic Desk"})))
     assert nordic is not None and not (nordic & ~live).any()
     assert {index.documents[index.chunks[int(r)].doc_id].source for r in np.flatnonzero(nordic)} == {"Nordic Desk"}
 

@@ -140,10 +140,13 @@ def open_store(location: str | Path | Store) -> Store:
 
 
 # -- the index folder ---------------------------------------------------------------------------------------
+DEAD_MARGIN = 64  # removed rows a search asks for beyond n before it filters them out over every row
+
+
 class FolderGeneration:
     """A generation of the index folder: its segments' records as memory-mapped columns (``columns.py``), FAISS
     vectors and BM25 postings, searched as one; global row i = chunk i. Rows of removed documents are never
-    returned (``chunks.live``)."""
+    returned (``chunks.live``, ``keyword.dead``)."""
 
     def __init__(self, documents: Documents, sentences: Sentences, chunks: Chunks, vectors: Any,
                  keyword: KeywordIndex):
@@ -155,8 +158,10 @@ class FolderGeneration:
         return self.documents.sources()
 
     def allowed(self, filters: Filters | None) -> np.ndarray | None:
+        """The rows a filtered search may return (live ones only); None without filters (the retrievers leave
+        out removed rows themselves: a mask over every row would cost each question a pass over a million)."""
         if filters is None:
-            return self.chunks.live
+            return None
         last = self._last
         if last is not None and last[0] == filters:
             return last[1]
@@ -168,7 +173,15 @@ class FolderGeneration:
     def dense(self, vec: np.ndarray, n: int, filters: Filters | None) -> list[tuple[int, float]]:
         from .vectors import search
 
-        return search(self.vectors, vec, n, self.allowed(filters))
+        dead = self.keyword.dead
+        if filters is not None or not len(dead):
+            return search(self.vectors, vec, n, self.allowed(filters))
+        extra = min(len(dead), DEAD_MARGIN)  # removed rows: a few more asked for, those dropped
+        hits = search(self.vectors, vec, n + extra, None)
+        found = [h for h, gone in zip(hits, np.isin([r for r, _ in hits], dead), strict=True) if not gone]
+        if len(found) >= n or len(hits) < n + extra:
+            return found[:n]
+        return search(self.vectors, vec, n, self.chunks.live)  # (more removed rows than that among the best)
 
     def keyword_top(self, query: str, n: int, filters: Filters | None) -> dict[int, float]:
         try:
