@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -304,7 +305,12 @@ def _state_b(corpus_a: Path, dst: Path) -> Path:
     return dst
 
 
-def test_killed_builds_leave_a_loadable_consistent_index(corpus: Path, tmp_path: Path):
+def kill_builds(corpus: Path, tmp_path: Path, command: list[str], rounds: int = 10, seed: int = 4,
+                first: Callable[[Path], None] | None = None) -> tuple[Path, list[list[tuple[str, str]]]]:
+    """Build ``corpus`` into ``tmp_path/index``, then run ``command build ...`` (a new process with
+    ``HAITIRAG_TEST_PAUSE``) alternately on the edited corpus and back, killing each with SIGKILL at a point spread
+    over the build; after each kill the index must load, be consistent and be one of the two states. ``first``
+    sees the index after the first, unkilled build. Returns the index and the two states' signatures."""
     corpus_b = _state_b(corpus, tmp_path / "corpus_b")
     sigs = [signature(haitirag.build_index(c, tmp_path / f"ref{i}", model=HASH_MODEL))
             for i, c in enumerate((corpus, corpus_b))]
@@ -313,18 +319,16 @@ def test_killed_builds_leave_a_loadable_consistent_index(corpus: Path, tmp_path:
     env = {**os.environ, PAUSE_ENV: "0.1"}
 
     def start(c: Path) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "haitirag", "build", "--corpus", str(c), "--index",
-                                 str(index), "--model", HASH_MODEL, "-q"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen([*command, "build", "--corpus", str(c), "--index", str(index), "--model",
+                                 HASH_MODEL, "-q"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     t0 = time.monotonic()
-    proc = start(corpus_b)
-    assert proc.wait(timeout=120) == 0
+    assert start(corpus_b).wait(timeout=120) == 0
     span = time.monotonic() - t0  # how long a whole build takes here, pauses included
-    rng = random.Random(4)
-    killed = 0
-    rounds = 10
-    current = sigs[1]
+    if first:
+        first(index)
+    rng = random.Random(seed)
+    killed, current = 0, sigs[1]
     for i in range(rounds):
         target = corpus if current == sigs[1] else corpus_b  # always the other state: every build writes
         proc = start(target)
@@ -339,7 +343,12 @@ def test_killed_builds_leave_a_loadable_consistent_index(corpus: Path, tmp_path:
         assert current in sigs, i
         assert_consistent(loaded)
     assert killed >= rounds // 2
-    final = haitirag.build_index(corpus_b, index, model=HASH_MODEL)
+    return index, sigs
+
+
+def test_killed_builds_leave_a_loadable_consistent_index(corpus: Path, tmp_path: Path):
+    index, sigs = kill_builds(corpus, tmp_path, [sys.executable, "-m", "haitirag"])
+    final = haitirag.build_index(tmp_path / "corpus_b", index, model=HASH_MODEL)
     assert signature(final) == sigs[1]
     assert final.report is not None
     keep = {f"gen-{final.report.generation}", f"gen-{final.report.previous_generation}"}

@@ -8,12 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +17,9 @@ import pytest
 import haitirag
 from haitirag import build
 from haitirag.build import update_index
-from haitirag.store import PAUSE_ENV
 
 from .conftest import HASH_MODEL, segment_dir
-from .test_incremental import NEW_DOC, assert_consistent, edit, signature
+from .test_incremental import NEW_DOC, assert_consistent, edit, kill_builds
 
 QUERIES = ["Kenya police officers Haiti", "Chad gendarmes", "volcano lava Grindavik", "court deployment ruling",
            "Nile perch fishing Lake Victoria", "Benin troops", "rainfall farmers"]
@@ -142,38 +136,10 @@ APPEND_BUILD = ("import sys; import haitirag.build as b; b.APPEND_FROM, b.REMOVE
 
 def test_killed_appends_leave_a_loadable_consistent_index(corpus: Path, tmp_path: Path):
     """SIGKILL at every stage of an appending build (``HAITIRAG_TEST_PAUSE``): the index is the old or the new one."""
-    corpus_b = tmp_path / "corpus_b"
-    shutil.copytree(corpus, corpus_b)
-    edit(corpus_b)
-    sigs = [signature(haitirag.build_index(c, tmp_path / f"ref{i}", model=HASH_MODEL))
-            for i, c in enumerate((corpus, corpus_b))]
-    index = tmp_path / "index"
-    haitirag.build_index(corpus, index, model=HASH_MODEL)
-    env = {**os.environ, PAUSE_ENV: "0.1"}
+    def appended(index: Path) -> None:
+        assert len(json.loads((index / "manifest.json").read_text())["segments"]) == 2
 
-    def start(c: Path) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-c", APPEND_BUILD, "build", "--corpus", str(c), "--index",
-                                 str(index), "--model", HASH_MODEL, "-q"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    t0 = time.monotonic()
-    assert start(corpus_b).wait(timeout=120) == 0
-    span = time.monotonic() - t0
-    assert len(json.loads((index / "manifest.json").read_text())["segments"]) == 2  # it appended
-    rng = random.Random(5)
-    killed, rounds, current = 0, 8, sigs[1]
-    for i in range(rounds):
-        proc = start(corpus if current == sigs[1] else corpus_b)
-        time.sleep(span * (0.25 + (i + rng.random()) / rounds))
-        if proc.poll() is None:
-            killed += 1
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-        loaded = haitirag.load_index(index)
-        current = signature(loaded)
-        assert current in sigs, i
-        assert_consistent(loaded)
-    assert killed >= rounds // 2
+    index, _ = kill_builds(corpus, tmp_path, [sys.executable, "-c", APPEND_BUILD], rounds=8, seed=5, first=appended)
     haitirag.index.verify_index(index)
 
 
