@@ -146,7 +146,7 @@ DEAD_MARGIN = 64  # removed rows a search asks for beyond n before it filters th
 class FolderGeneration:
     """A generation of the index folder: its segments' records as memory-mapped columns (``columns.py``), FAISS
     vectors and BM25 postings, searched as one; global row i = chunk i. Rows of removed documents are never
-    returned (``chunks.live``, ``keyword.dead``)."""
+    returned (``chunks.live``, ``chunks.dead``)."""
 
     def __init__(self, documents: Documents, sentences: Sentences, chunks: Chunks, vectors: Any,
                  keyword: KeywordIndex):
@@ -173,7 +173,7 @@ class FolderGeneration:
     def dense(self, vec: np.ndarray, n: int, filters: Filters | None) -> list[tuple[int, float]]:
         from .vectors import search
 
-        dead = self.keyword.dead
+        dead = self.chunks.dead
         if filters is not None or not len(dead):
             return search(self.vectors, vec, n, self.allowed(filters))
         extra = min(len(dead), DEAD_MARGIN)  # removed rows: a few more asked for, those dropped
@@ -336,30 +336,26 @@ class FolderStore:
 
     def append(self, manifest: dict[str, Any], fields: dict[str, Any], docs: list[Document],
                sentences: dict[str, list[Span]], chunks: list[Chunk], matrix: np.ndarray, texts: list[str],
-               removed: Iterable[str], lap: Lap) -> dict[str, Any]:
+               removed: Iterable[str], lap: Lap, old: FolderGeneration | None = None) -> dict[str, Any]:
         """A new generation that shares the previous one's first segment (hard links, nothing rewritten) with
         ``removed`` documents marked removed, and one small segment, written anew, holding the later documents
-        still live and ``docs`` (their sentences, chunks, vectors and texts given)."""
+        still live and ``docs`` (their sentences, chunks, vectors and texts given). ``old``: the previous
+        generation when the caller has it loaded (``load(manifest, search=False)``)."""
         import os
         import shutil
 
         from .index import embed_text
         from .keyword import tokenize
         from .store import generation_dir, new_tmp_dir, segment_dir, write_generation
-        from .vectors import Segments
-        from .vectors import matrix as all_vectors
+        from .vectors import take
 
-        old = self.load(manifest, search=False)
+        old = old or self.load(manifest, search=False)
         gone = set(removed)
         base, base_seg = old.documents.parts[0], manifest["segments"][0]
         dead = [r for r in (base.find(doc_id) for doc_id in gone) if r is not None]
-        carried: list[tuple[Document, list[Span], list[Chunk], np.ndarray]] = []
-        later = old.vectors.parts[1:] if isinstance(old.vectors, Segments) else []
-        for part, (_, vec) in zip(old.documents.parts[1:], later, strict=True):
-            rows = all_vectors(vec)
-            for local, (doc, sents, local_rows, doc_chunks) in enumerate(part.cols.everything()):
-                if part.live(local) and doc.doc_id not in gone:
-                    carried.append((doc, sents, doc_chunks, rows[local_rows]))
+        carried = [(doc, sents, doc_chunks, take(old.vectors, rows))  # the later segments' documents still live
+                   for doc, sents, rows, doc_chunks in old.documents.everything(old.documents.parts[1:])
+                   if doc.doc_id not in gone]
         lap("read previous segments")
         new_docs = [c[0] for c in carried] + list(docs)
         new_sentences = {**{c[0].doc_id: c[1] for c in carried}, **sentences}
@@ -388,8 +384,7 @@ class FolderStore:
                 with (tmp / f"removed-{base_seg['id']}.npy").open("wb") as f:
                     np.save(f, removed_rows, allow_pickle=False)
             lap("link the first segment")
-            terms = json.loads((generation_dir(self.path, manifest) / "vocab.json").read_text(encoding="utf-8"))
-            vocab = {t: i for i, t in enumerate(terms)}
+            vocab = dict(old.keyword.vocab)  # (grows with the new segment's terms)
             segments = [first]
             df = np.load(generation_dir(self.path, manifest) / "df.npy", allow_pickle=False).astype(np.int64)
             # the first segment's live document frequencies lose the rows removed now (``find`` gives live rows)
@@ -454,8 +449,6 @@ class FolderStore:
         from .store import prune
 
         prune(self.path, keep)
-
-
 
 
 def _keyword_settings() -> dict[str, Any]:

@@ -487,6 +487,7 @@ def _append(store: Any, manifest: dict[str, Any], docs: list[Document], keep: se
     import numpy as np
 
     from .index import embed_text
+    from .vectors import take
 
     entries: dict[str, Any] = manifest.get("documents") or {}
     add = [d for d in docs if d.doc_id not in keep]  # (``keep``: ``unchanged_ids``)
@@ -510,8 +511,7 @@ def _append(store: Any, manifest: dict[str, Any], docs: list[Document], keep: se
             continue
         part, local = old.documents.part(row)
         rows = (part.chunk_rows(local) + part.chunk_at).tolist()
-        vectors = np.stack([_vector(old.vectors, r) for r in rows]) if rows else np.zeros((0, 1), np.float32)
-        reuse[key] = (old.sentences[by_vec[key]], [old.chunks[r] for r in rows], vectors)
+        reuse[key] = (old.sentences[by_vec[key]], [old.chunks[r] for r in rows], take(old.vectors, rows))
     lap("load previous index")
     if add and len(reuse) < len(wanted):
         emb.dimension  # noqa: B018 -- load the model now, so its cost shows as its own stage
@@ -561,7 +561,7 @@ def _append(store: Any, manifest: dict[str, Any], docs: list[Document], keep: se
     live_chunks = int(manifest["counts"]["chunks"]) - gone_rows + len(chunks)
     fields["counts"] = {"documents": len(docs), "chunks": live_chunks}
     try:
-        new = store.append(manifest, fields, add, sentences, chunks, matrix, texts, removed, lap)
+        new = store.append(manifest, fields, add, sentences, chunks, matrix, texts, removed, lap, old)
     except OSError as err:
         raise HaitiragError(f"could not write the new index in {store.location} ({err}); the previous index is "
                             "unchanged: free disk space or fix the folder's permissions, then build again") from err
@@ -574,17 +574,6 @@ def _append(store: Any, manifest: dict[str, Any], docs: list[Document], keep: se
     report.chunks_embedded, report.chunks_reused = len(todo), live_chunks - len(todo)
     report.embed_seconds = embed_seconds
     return report
-
-
-def _vector(vectors: Any, row: int) -> np.ndarray:
-    """One stored vector by global row."""
-    from .vectors import Segments
-
-    if isinstance(vectors, Segments):
-        for at, part in reversed(vectors.parts):
-            if row >= at:
-                return _vector(part, row - at)
-    return vectors.reconstruct(int(row))
 
 
 def build_index(corpus: str | Path = "corpus", index: str | Path | Store = "index", *, model: str = DEFAULT_MODEL,

@@ -285,10 +285,11 @@ class Documents(Mapping[str, Document]):
         return np.concatenate([np.ones(len(p.cols.docs), bool) if p.doc_live is None else p.doc_live
                                for p in self.parts])
 
-    def everything(self) -> Iterator[tuple[Document, list[Span], list[int], list[Chunk]]]:
-        """Every live document with its sentences, its global chunk rows (ascending) and their chunks (what the
-        next build reuses)."""
-        for p in self.parts:
+    def everything(self, parts: Sequence[Part] | None = None
+                   ) -> Iterator[tuple[Document, list[Span], list[int], list[Chunk]]]:
+        """Every live document (of ``parts``, default all) with its sentences, its global chunk rows (ascending)
+        and their chunks (what the next build reuses)."""
+        for p in self.parts if parts is None else parts:
             live = p.doc_live
             for row, (doc, sentences, rows, chunks) in enumerate(p.cols.everything()):
                 if live is None or live[row]:
@@ -383,8 +384,8 @@ class Sentences(Mapping[str, list[Span]]):
 
 
 class Chunks(Sequence[Chunk]):
-    """Global row -> ``Chunk`` (rows of removed documents included: searches never return them, ``live`` says
-    which rows are searched); a chunk's text is a slice of its document's."""
+    """Global row -> ``Chunk`` (rows of removed documents included: searches never return them; ``live`` says
+    which rows are searched, ``dead`` lists the others); a chunk's text is a slice of its document's."""
 
     def __init__(self, documents: Documents):
         self.documents = documents
@@ -398,6 +399,7 @@ class Chunks(Sequence[Chunk]):
                                            or [np.zeros(0, np.int64)])
         doc_live = documents.live()
         self.live = None if doc_live is None else doc_live[self.doc_rows]
+        self.dead = np.zeros(0, dtype=np.int64) if self.live is None else np.flatnonzero(~self.live)  # (few)
 
     def __len__(self) -> int:
         return self.rows

@@ -45,7 +45,7 @@ import numpy as np
 
 from .backend import Filters, Lap, Previous, Span
 from .errors import DatabaseError, IndexCorruptError, IndexFormatError, IndexLockedError, IndexNotFoundError
-from .keyword import QueryTerms
+from .keyword import K1, B, QueryTerms
 from .records import Chunk, Document
 
 __all__ = ["PgStore", "mask_dsn"]
@@ -58,7 +58,6 @@ T = "haitirag_"  # table prefix
 LOCK_KEY = 0x6861697469726167  # "haitirag": the advisory lock of builds
 HNSW = {"m": 32, "ef_construction": 200, "ef_search": 1000}  # docs/scale-out.md: recall@10 against exact
 KEYWORD_POOL = 4  # keyword candidates scored in Python: this many times N
-K1, B = 1.5, 0.75  # bm25s defaults (keyword.py builds with them)
 INSTALL = "install the PostgreSQL driver with: pip install 'haitirag[postgres]'"
 FIX = "run `haitirag build --index DSN` to rebuild it"
 _cache_lock = threading.Lock()

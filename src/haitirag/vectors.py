@@ -12,13 +12,14 @@ the allowed chunks are scored exactly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 __all__ = ["AUTO_HNSW", "HNSW", "KINDS", "Segments", "build", "configure", "load", "matrix", "resolve", "save",
-           "search"]
+           "search", "take"]
 
 KINDS = ("auto", "flat", "hnsw")
 AUTO_HNSW = 100_000  # chunks from which "auto" builds a graph: exact search takes 15 ms there (docs/scale.md)
@@ -118,6 +119,24 @@ def _view(index: Any) -> np.ndarray | None:
     if not isinstance(flat, faiss.IndexFlat) or not flat.ntotal:
         return None
     return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
+
+
+def take(index: Any, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+    """The vectors of ``rows`` (global rows of a ``Segments`` too), in that order."""
+    ids = np.asarray(rows, dtype=np.int64)
+    if not len(ids):
+        return np.zeros((0, index.d), dtype=np.float32)
+    if isinstance(index, Segments):
+        out = np.zeros((len(ids), index.d), dtype=np.float32)
+        for at, part in index.parts:
+            mine = (ids >= at) & (ids < at + part.ntotal)
+            if mine.any():
+                out[mine] = take(part, ids[mine] - at)
+        return out
+    view = _view(index)
+    if view is not None:
+        return np.array(view[ids], dtype=np.float32)
+    return np.asarray(index.reconstruct_batch(ids), dtype=np.float32).reshape(len(ids), index.d)
 
 
 def matrix(index: Any) -> np.ndarray:
