@@ -5,15 +5,18 @@
     python bench/fit_answer.py calibrate e20.json e11.json --questions20 ../shared/eval/squad20/questions-dev.jsonl \
         --questions11 ../shared/eval/squad11/questions-dev.jsonl --half 0 [--write]
 
+    python bench/fit_answer.py questions ../shared/eval/squad20/questions-dev.jsonl --half 0 > cal20.jsonl
     python bench/fit_answer.py compare e11.json e11-history.json   # e.g. eval with --unrelated-history
 
 (IDX11: an index of the whole ``corpus.jsonl``, e.g. from ``haitirag eval``; e20.json / e11.json: the output
 of ``haitirag eval ... --threshold 0 --json --items`` on SQuAD 2.0 and v1.1 dev.) ``--half 0`` fits on the
-articles whose name hashes to 0 and reports on the others.
+articles whose name hashes to 0 and reports on the others; articles the reader was trained on
+(``python -m haitirag.train --dev-part``, recorded in ``reader.json``) are in neither half.
 
 - sentence: the first stage (``ranker.py``), a softmax over each question's candidate sentences
   (conditional logit, L2-regularised, fitted with scipy's L-BFGS), maximising the probability of the
   sentences that hold a gold answer. Prints SENTENCE_WEIGHTS and how often the best sentences hold one.
+- questions: the questions of the fitted half that calibration may use (to evaluate all of them, not every 4th).
 - calibrate: a logistic model (scikit-learn) of "the quoted answer is right" on the reader's logit, over the
   fitted half of both sets (an unanswerable question is never right; an answer is right when its sentence,
   or the runner-up added within ``--margin``, holds a gold answer); ``--write`` stores it in
@@ -25,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +35,28 @@ import numpy as np
 
 import haitirag
 from haitirag.answer import resolve_followup
-from haitirag.evaluate import EvalQuestion, contains_answer, load_questions
+from haitirag.evaluate import EvalQuestion, article_part, contains_answer, load_questions
 from haitirag.ranker import SENTENCE_FEATURES, SentenceRanker
 from haitirag.ranker import softmax as _softmax
+from haitirag.train import trained_on
 
 
-def halves(path: str) -> dict[str, int]:
-    """Question id -> 0 or 1, by a hash of its article's name (all questions of an article together)."""
+def articles(path: str) -> dict[str, str]:
+    """Question id -> its article's name."""
     out = {}
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 rec = json.loads(line)
-                out[str(rec.get("id"))] = zlib.crc32(str(rec.get("article", rec.get("id"))).encode()) % 2
+                out[str(rec.get("id"))] = str(rec.get("article", rec.get("id")))
     return out
+
+
+def halves(path: str) -> dict[str, int]:
+    """Question id -> 0 or 1, by a hash of its article's name (all questions of an article together)."""
+    return {q: article_part(a, 2) for q, a in articles(path).items()}
+
+
 
 
 def collect(index_path: str, qs: list[EvalQuestion]) -> list[dict[str, Any]]:
@@ -104,11 +114,18 @@ def ranking_report(rows: list[dict[str, Any]], w: np.ndarray, ratios: tuple[floa
         print(f"| {ratio:g} | {ok / len(rows):.3f} | {n_sent / len(rows):.2f} |")
 
 
-def load_items(path: str, questions: str) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """Eval items and, for each, the half its article falls in."""
-    items = [it for it in json.loads(open(path, encoding="utf-8").read())["items"] if not it.get("error")]
-    half = halves(questions)
-    return items, np.array([half.get(str(it["id"]).split(".")[0], 0) for it in items])
+def load_items(paths: str, questions: str, skip: set[str] = frozenset()) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Eval items of one or more runs (``a.json,b.json``; a question once) and, for each, the half its article
+    falls in (-1: an article in ``skip``, used by neither)."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for path in paths.split(","):
+        for it in json.loads(open(path, encoding="utf-8").read())["items"]:
+            if not it.get("error"):
+                by_id.setdefault(str(it["id"]), it)
+    items = list(by_id.values())
+    art = articles(questions)
+    names = [art.get(str(it["id"]).split(".")[0], "") for it in items]
+    return items, np.array([-1 if a in skip else article_part(a, 2) for a in names])
 
 
 def calibrate(args: argparse.Namespace) -> None:
@@ -116,8 +133,11 @@ def calibrate(args: argparse.Namespace) -> None:
 
     from haitirag.reader import READER_PATH
 
-    i20, h20 = load_items(args.squad20, args.questions20)
-    i11, h11 = load_items(args.squad11, args.questions11)
+    seen = trained_on(json.loads(READER_PATH.with_suffix(".json").read_text(encoding="utf-8")))
+    if seen:
+        print(f"not calibrated on: the {len(seen)} articles the reader was trained on: {', '.join(sorted(seen))}")
+    i20, h20 = load_items(args.squad20, args.questions20, seen)
+    i11, h11 = load_items(args.squad11, args.questions11, seen)
 
     def arrays(items: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         logit = np.array([it["logit"] if it.get("logit") is not None else -20.0 for it in items])
@@ -130,6 +150,7 @@ def calibrate(args: argparse.Namespace) -> None:
     l20, a20, c20 = arrays(i20)
     l11, _, c11 = arrays(i11)
     fit20, fit11 = h20 == args.half, h11 == args.half
+    out11 = h11 == 1 - args.half  # held out (articles the reader was trained on are in neither)
     x = np.concatenate([l20[fit20], l11[fit11]])[:, None]
     y = np.concatenate([c20[fit20], c11[fit11]]).astype(int)
     model = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
@@ -139,7 +160,7 @@ def calibrate(args: argparse.Namespace) -> None:
     def prob(lg: np.ndarray) -> np.ndarray:
         return np.asarray(1 / (1 + np.exp(-(a * lg + b))))
 
-    for name, keep in (("held-out half", lambda h: h != args.half), ("fitted half", lambda h: h == args.half)):
+    for name, keep in (("held-out half", lambda h: h == 1 - args.half), ("fitted half", lambda h: h == args.half)):
         k20, k11 = keep(h20), keep(h11)
         p20, p11 = prob(l20[k20]), prob(l11[k11])
         aa, cc, c1 = a20[k20], c20[k20], c11[k11]
@@ -158,7 +179,7 @@ def calibrate(args: argparse.Namespace) -> None:
     gap = np.array([it.get("runner_up_gap") if it.get("runner_up_gap") is not None else np.inf for it in i11])
     for m in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0):
         ok = first | (second & (gap <= m))
-        print(f"| {m:.1f} | {ok[fit11].mean():.3f} | {ok[~fit11].mean():.3f} | {1 + np.mean(gap <= m):.2f} |")
+        print(f"| {m:.1f} | {ok[fit11].mean():.3f} | {ok[out11].mean():.3f} | {1 + np.mean(gap <= m):.2f} |")
     # the default threshold: every figure the issue asks for, on each half and on the whole of both sets
     from haitirag.evaluate import span_scores
 
@@ -169,9 +190,9 @@ def calibrate(args: argparse.Namespace) -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     span11 = np.array([span_scores(it.get("span") or "", it["answers"]) if it.get("span") else (0.0, 0.0)
                        for it in i11])
-    for name, k20, k11 in (("held-out half", h20 != args.half, h11 != args.half),
-                           ("fitted half", h20 == args.half, h11 == args.half),
-                           ("all", np.ones(len(h20), bool), np.ones(len(h11), bool))):
+    for name, k20, k11 in (("held-out half", h20 == 1 - args.half, out11),
+                           ("fitted half", fit20, fit11),
+                           ("both halves", h20 >= 0, h11 >= 0)):
         p20, p11 = prob(l20[k20]), prob(l11[k11])
         aa, cc = a20[k20], c20[k20]
         given = p11 >= t
@@ -184,19 +205,19 @@ def calibrate(args: argparse.Namespace) -> None:
     for lam in (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0):
         ok = np.array([bool(w) and bool(max(enumerate(w), key=lambda x: x[1][0] - lam * x[0])[1][1])
                        for w in wins_all])
-        print(f"| {lam:.2f} | {ok[fit11].mean():.3f} | {ok[~fit11].mean():.3f} |")
+        print(f"| {lam:.2f} | {ok[fit11].mean():.3f} | {ok[out11].mean():.3f} |")
     # how many first-stage candidates the reader needs to read (answer.READ): the best of the first r windows
     print("\nreader windows (v1.1, never refusing, one sentence): | read | fitted half | held-out half |")
     wins = [it.get("windows") or [] for it in i11]
     for r in range(1, max((len(w) for w in wins), default=0) + 1):
         ok = np.array([bool(w) and bool(max(w[:r], key=lambda x: x[0])[1]) for w in wins])
-        print(f"| {r} | {ok[fit11].mean():.3f} | {ok[~fit11].mean():.3f} |")
+        print(f"| {r} | {ok[fit11].mean():.3f} | {ok[out11].mean():.3f} |")
     if args.write:
         meta_path = READER_PATH.with_suffix(".json")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         meta["calibration"] = {"weights": [round(a, 6), round(b, 6)], "fitted_on": (
             f"{Path(args.squad20).name} + {Path(args.squad11).name}, the articles of half {args.half} "
-            "(bench/fit_answer.py halves)"), "questions": len(y)}
+            "(bench/fit_answer.py halves) the reader was not trained on"), "questions": len(y)}
         meta_path.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         print(f"wrote the calibration to {meta_path}")
 
@@ -237,7 +258,8 @@ def main() -> None:
     sp.add_argument("--every", type=int, default=1, help="use every N-th question")
     sp.add_argument("--l2", type=float, default=1e-4, help="L2 penalty")
     cp = sub.add_parser("calibrate", help="fit the reader's calibration from eval items")
-    cp.add_argument("squad20", help="haitirag eval --threshold 0 --json --items on SQuAD 2.0 dev")
+    cp.add_argument("squad20", help="haitirag eval --threshold 0 --json --items on SQuAD 2.0 dev (a.json,b.json: "
+                    "several runs, e.g. every 4th question and every calibration question)")
     cp.add_argument("squad11", help="the same on SQuAD v1.1 dev")
     cp.add_argument("--questions20", required=True)
     cp.add_argument("--questions11", required=True)
@@ -246,11 +268,26 @@ def main() -> None:
     cp.add_argument("--threshold", type=float, default=0.5, help="the default threshold (answer.THRESHOLD)")
     cp.add_argument("--margin", type=float, default=1.0, help="the second-sentence margin (answer.SECOND_MARGIN)")
     cp.add_argument("--write", action="store_true", help="store the calibration in models/reader.json")
+    qp = sub.add_parser("questions", help="write the calibration questions: the fitted half's, less the articles "
+                        "the shipped reader was trained on")
+    qp.add_argument("questions", help="a development question file, e.g. ../shared/eval/squad20/questions-dev.jsonl")
+    qp.add_argument("--half", type=int, choices=(0, 1), default=0)
     mp = sub.add_parser("compare", help="accuracy of eval runs on shared questions (e.g. with / without history)")
     mp.add_argument("runs", nargs="+", help="haitirag eval --threshold 0 --json --items outputs")
     args = ap.parse_args()
     if args.what == "calibrate":
         calibrate(args)
+        return
+    if args.what == "questions":
+        from haitirag.reader import READER_PATH
+
+        seen = trained_on(json.loads(READER_PATH.with_suffix(".json").read_text(encoding="utf-8")))
+        with open(args.questions, encoding="utf-8") as fh:
+            for line in fh:
+                rec = json.loads(line) if line.strip() else None
+                if rec and article_part(str(rec.get("article", rec.get("id"))), 2) == args.half \
+                        and rec.get("article") not in seen:
+                    print(line.rstrip("\n"))
         return
     if args.what == "compare":
         compare(args)

@@ -158,3 +158,50 @@ def test_a_second_stage_leaves_out_the_first_stages_questions():
     asked = {q["question"] for p in paragraphs for q in p["qas"]}
     originals = {e.question for e in second if e.question in asked}
     assert originals and not originals & first and originals | first == asked
+
+
+def test_development_examples_are_the_windows_ask_reads(tmp_path: Path):
+    import haitirag
+    from haitirag.answer import Answerer
+    from haitirag.evaluate import article_part, contains_answer
+    from haitirag.train import retrieved_examples
+
+    from .conftest import HASH_MODEL
+
+    mini = DATA / "squad-mini"
+    index = haitirag.build_index(mini / "corpus.jsonl", tmp_path / "index", model=HASH_MODEL)
+    train_art = next(a for a in (f"Article {i}" for i in range(100)) if article_part(a) == 2)
+    other_art = next(a for a in (f"Article {i}" for i in range(100)) if article_part(a) != 2)
+    recs = [json.loads(line) for line in (mini / "questions.jsonl").read_text().splitlines() if '"turns"' not in line]
+    for n, r in enumerate(recs):
+        r["article"] = other_art if n == 0 else train_art  # q1 is of an article the training leaves out
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+    examples, articles = retrieved_examples(tmp_path / "index", questions, part=2, negatives=3)
+    assert articles == [train_art]
+    by_q = {r["question"]: r for r in recs}
+    assert {e.question for e in examples} <= {r["question"] for r in recs[1:]}
+    answerer = Answerer(index)
+    for q in {e.question for e in examples}:
+        answerer.ranker.question(q)
+        read = {index.documents[d].text[a:b]
+                for d, a, b in answerer.windows(q, index.search(q, k=answerer.passages))}
+        for e in (e for e in examples if e.question == q):
+            assert e.window in read  # exactly what ask would read
+            if e.answer_start is None:
+                assert not contains_answer(e.window, by_q[q]["answers"])
+            else:
+                assert e.window[e.answer_start:e.answer_end].lower() in {a.lower() for a in by_q[q]["answers"]}
+    unanswerable = [e for e in examples if not by_q[e.question]["answers"]]
+    assert unanswerable and len(unanswerable) <= 3 and all(e.answer_start is None for e in unanswerable)
+    assert any(e.answer_start is not None for e in examples)
+
+
+def test_the_development_articles_a_reader_trained_on_are_known_through_its_chain():
+    from haitirag.train import trained_on
+
+    meta = {"training": {"dev": {"articles": ["Warsaw"]}, "previous": {"dev": {"articles": ["Oxygen"]},
+                                                                        "previous": None}}}
+    assert trained_on(meta) == {"Warsaw", "Oxygen"}
+    assert trained_on({"training": {"previous": None}}) == set()

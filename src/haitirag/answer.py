@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["NO_ANSWER", "READ", "SECOND_MARGIN", "THRESHOLD", "Answerer", "default_reader", "resolve_followup"]
 
 NO_ANSWER = "The sources don't say."
-THRESHOLD = 0.46  # on Answer.score: highest with <= 8 % of v1.1 refused on the calibration half
+THRESHOLD = 0.48  # on Answer.score: highest with <= 8 % of v1.1 refused on the calibration articles
 PASSAGES = 5  # passages whose sentences are candidates
 READ = 8  # first-stage candidates the reader reads
 RANK_PENALTY = 0.0  # subtracted from a window's reader logit per first-stage rank, for choosing the best window
@@ -131,28 +131,32 @@ class Answerer:
         return best, passages
 
     # -- the answer -------------------------------------------------------------------------------
+    def windows(self, resolved: str, passages: Sequence[Passage]) -> list[tuple[str, int, int]]:
+        """What the reader reads: (doc_id, start, end) of the first stage's best ``read`` candidate sentences,
+        each with its neighbours, best first (training reads the same: ``train.retrieved_examples``)."""
+        cands, logits = self.ranker.rank(resolved, tuple(passages)[: self.passages])
+        order = [int(i) for i in (-logits).argsort(kind="stable")[: self.read]] if cands else []
+        return [(cands[i].doc_id, *window_bounds(self.index.sentences[cands[i].doc_id], cands[i].sentence_no))
+                for i in order]
+
     def answer(self, question: str, resolved: str, passages: Sequence[Passage]) -> Answer:
         """The answer to ``resolved`` (the reader reads it) from ``passages``; ``question`` as asked."""
         passages = tuple(passages)
-        top = passages[: self.passages]
         t0 = time.perf_counter()
-        cands, logits = self.ranker.rank(resolved, top)
+        windows = self.windows(resolved, passages)
         t1 = time.perf_counter()
-        if not cands:
+        if not windows:
             return self._refusal(question, resolved, passages, 0.0, "no candidate sentence or no usable word")
-        order = [int(i) for i in (-logits).argsort(kind="stable")[: self.read]]
         docs = self.index.documents
-        bounds = [window_bounds(self.index.sentences[cands[i].doc_id], cands[i].sentence_no) for i in order]
-        readings = self.reader.read(resolved, [docs[cands[i].doc_id].text[a:b] for i, (a, b) in zip(order, bounds,
-                                                                                                      strict=True)])
+        readings = self.reader.read(resolved, [docs[d].text[a:b] for d, a, b in windows])
         t2 = time.perf_counter()
-        found = [self._locate(cands[i].doc_id, w0, r) for i, (w0, _), r in zip(order, bounds, readings, strict=True)]
+        found = [self._locate(d, w0, r) for (d, w0, _), r in zip(windows, readings, strict=True)]
         # the reader's logit, less a small learned penalty per first-stage rank (bench/fit_answer.py calibrate)
         ranked = sorted(range(len(found)), key=lambda j: -(readings[j].logit - self.rank_penalty * j))
         b = ranked[0]
         score = self.reader.probability(readings[b].logit)
         chosen = [found[b]]
-        details: dict[str, Any] = {"logit": readings[b].logit, "read": len(order),
+        details: dict[str, Any] = {"logit": readings[b].logit, "read": len(windows),
                                    "windows": [(f[0], f[1], f[2], round(r.logit, 3)) for f, r in zip(found, readings,
                                                                                                      strict=True)],
                                    "ms": {"rank": round(1000 * (t1 - t0), 1), "read": round(1000 * (t2 - t1), 1)}}

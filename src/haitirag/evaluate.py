@@ -11,6 +11,7 @@ import json
 import re
 import string
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,11 +23,18 @@ if TYPE_CHECKING:
     from .index import Index
     from .records import Answer
 
-__all__ = ["EvalError", "EvalQuestion", "EvalReport", "contains_answer", "evaluate", "load_questions", "normalize",
-           "open_eval_index", "span_scores"]
+__all__ = ["EvalError", "EvalQuestion", "EvalReport", "article_part", "contains_answer", "evaluate", "load_questions",
+           "normalize", "open_eval_index", "span_scores"]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans({c: " " for c in string.punctuation + "\u2018\u2019\u201c\u201d\u2013\u2014"})
+
+
+def article_part(article: str, parts: int = 4) -> int:
+    """The fixed split of development articles: CRC-32 of the article's name modulo ``parts``. With 4 parts:
+    odd parts are the held-out half (never fitted on), part 0 calibrates, part 2 may train the reader
+    (``python -m haitirag.train --dev-part 2``); ``bench/fit_answer.py halves`` is this modulo 2."""
+    return zlib.crc32(article.encode()) % parts
 
 
 class EvalError(HaitiragError):

@@ -38,7 +38,7 @@ import numpy as np
 
 from .reader import FROZEN, MAX_LENGTH, Reader, build_model, load_tokenizer, sha256_file, window_bounds
 
-__all__ = ["Example", "make_examples", "train"]
+__all__ = ["Example", "make_examples", "retrieved_examples", "train", "trained_on"]
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,65 @@ def make_examples(paragraphs: Sequence[dict[str, Any]], questions: int, seed: in
     return out
 
 
+def _find(window: str, answers: Sequence[str]) -> tuple[int, int] | None:
+    """Character span of the first gold answer found in ``window`` (as written, else ignoring case)."""
+    for text in (window, window.lower()):
+        for a in answers:
+            i = text.find(a if text is window else a.lower())
+            if a.strip() and i >= 0:
+                return i, i + len(a)
+    return None
+
+
+def retrieved_examples(index_path: str | Path, questions_file: str | Path, part: int, parts: int = 4,
+                       negatives: int = 6) -> tuple[list[Example], list[str]]:
+    """Examples from the windows the answerer reads at question time, for the development questions of the
+    articles in ``part`` (``evaluate.article_part``), and those articles.
+
+    For each question: hybrid retrieval, then the first stage's best windows (``Answerer.windows``), as
+    ``ask`` reads them. A window of a gold paragraph holding a gold answer gives that span; a window holding
+    no gold answer is a "no answer" example (up to ``negatives`` a question, best first; two for an
+    answerable question). SQuAD 2.0's unanswerable questions, written to resemble a paragraph of their
+    article, make the hard negatives that SQuAD v1.1 train cannot.
+    """
+    from . import load_index
+    from .answer import Answerer
+    from .evaluate import article_part, contains_answer
+
+    recs = [r for r in read_paragraphs(questions_file) if article_part(str(r.get("article", "")), parts) == part]
+    index = load_index(index_path)
+    answerer = Answerer(index)
+    out: list[Example] = []
+    t0 = time.time()
+    for n, r in enumerate(recs, 1):
+        question, gold = r["question"], set(r.get("gold_ids") or ())
+        answers = [a for a in r.get("answers") or [] if a.strip()]
+        answerer.ranker.question(question)  # its vector, handed to the search as at question time
+        negs = []
+        for d, a, b in answerer.windows(question, index.search(question, k=answerer.passages)):
+            text = index.documents[d].text[a:b]
+            if not answers or not contains_answer(text, answers):
+                negs.append(Example(question, text, None))
+            elif d in gold and (span := _find(text, answers)) is not None:
+                out.append(Example(question, text, *span))
+        out.extend(negs[:negatives if not answers else 2])
+        if n % 250 == 0 or n == len(recs):
+            log.info("development questions: %d / %d read, %d examples, %.0f s", n, len(recs), len(out),
+                     time.time() - t0)
+    return out, sorted({str(r.get("article", "")) for r in recs})
+
+
+def trained_on(meta: dict[str, Any]) -> set[str]:
+    """The development articles a reader (or a reader it continued from) was trained on (``--dev-part``): they
+    are left out of its calibration and of every figure reported for it."""
+    out: set[str] = set()
+    training = meta.get("training")
+    while isinstance(training, dict):
+        out |= set((training.get("dev") or {}).get("articles") or ())
+        training = training.get("previous")
+    return out
+
+
 def encode_examples(tok: Any, examples: Sequence[Example]) -> list[dict[str, Any]]:
     """Token ids and start/end token targets (0, the [CLS] token, when the window does not answer)."""
     feats = []
@@ -227,16 +286,32 @@ def save(model: Any, out: Path, meta: dict[str, Any]) -> Path:
 def train(train_file: str | Path, out: str | Path, questions: int = 20000, epochs: float = 1.0,
           batch_size: int = 32, lr: float = 1e-4, seed: int = 0, threads: int | None = None,
           max_steps: int = -1, init: str | Path | None = None, skip: int = 0, far_rate: float = 1.0,
-          swap_rate: float = 0.0) -> tuple[Path, dict[str, Any]]:
+          swap_rate: float = 0.0, dev_index: str | Path | None = None, dev_questions: str | Path | None = None,
+          dev_part: int = 2, precision: str = "auto") -> tuple[Path, dict[str, Any]]:
     import torch
     from transformers import Trainer, TrainingArguments, set_seed
 
+    from .embedding import cpu_has_bf16
+
     if threads:
         torch.set_num_threads(threads)
+    # bf16 autocast, fp32 master weights: 1.6-1.8x the fp32 steps on a 2-core AVX512-BF16 CPU (measured);
+    # slower than fp32 on a CPU without native bfloat16
+    bf16 = precision == "bf16" or (precision == "auto" and (torch.cuda.is_available() or cpu_has_bf16()))
     set_seed(seed)
     t0 = time.time()
     paragraphs = list(read_paragraphs(train_file))
     examples = make_examples(paragraphs, questions, seed=seed, skip=skip, far_rate=far_rate, swap_rate=swap_rate)
+    dev: dict[str, Any] | None = None
+    if dev_questions:
+        if not dev_index:
+            raise ValueError("--dev-questions needs --dev-index (an index of the questions' corpus)")
+        more, articles = retrieved_examples(dev_index, dev_questions, dev_part)
+        dev = {"file": Path(dev_questions).parent.name + "/" + Path(dev_questions).name, "part": dev_part,
+               "articles": articles, "examples": len(more), "answerable_examples": sum(e.answer_start is not None
+                                                                                       for e in more)}
+        examples += more
+        random.Random(seed).shuffle(examples)
     tok = load_tokenizer()
     feats = encode_examples(tok, examples)
     n_pos = sum(f["start_positions"] > 0 for f in feats)
@@ -256,7 +331,8 @@ def train(train_file: str | Path, out: str | Path, questions: int = 20000, epoch
         output_dir=str(Path(out) / ".trainer"), per_device_train_batch_size=batch_size, learning_rate=lr,
         num_train_epochs=epochs, max_steps=max_steps, warmup_steps=0.06, lr_scheduler_type="linear",
         weight_decay=0.01, logging_steps=25, save_strategy="no", report_to="none", seed=seed,
-        train_sampling_strategy="group_by_length", use_cpu=True, dataloader_num_workers=0, remove_unused_columns=False)
+        train_sampling_strategy="group_by_length", use_cpu=not torch.cuda.is_available(), bf16=bf16,
+        dataloader_num_workers=0, remove_unused_columns=False)
     trainer = Trainer(model=model, args=args, train_dataset=feats, data_collator=collate)
     result = trainer.train()
     seconds = time.time() - t0
@@ -264,10 +340,10 @@ def train(train_file: str | Path, out: str | Path, questions: int = 20000, epoch
             "training": {"file": Path(train_file).name, "questions": questions, "examples": len(feats),
                          "answerable_examples": int(n_pos), "epochs": epochs, "batch_size": batch_size, "lr": lr,
                          "seed": seed, "skip": skip, "far_rate": far_rate, "swap_rate": swap_rate,
-                         "init": str(init) if init else None, "previous": previous,
+                         "init": str(init) if init else None, "previous": previous, "dev": dev,
                          "steps": int(result.global_step),
                          "final_loss": float(result.training_loss), "seconds": round(seconds),
-                         "torch_threads": torch.get_num_threads(),
+                         "torch_threads": torch.get_num_threads(), "precision": "bf16" if bf16 else "fp32",
                          "command": "python -m haitirag.train " + " ".join(sys.argv[1:])}}
     path = save(model, Path(out), meta)
     return path, meta
@@ -275,13 +351,16 @@ def train(train_file: str | Path, out: str | Path, questions: int = 20000, epoch
 
 # -- evaluation: the reader given the gold paragraph (SQuAD EM / F1) ------------------------------------
 def eval_given_paragraph(reader: Reader, corpus: str | Path, questions: str | Path, n: int = 500,
-                         seed: int = 0) -> dict[str, float]:
-    """EM / F1 of the best span over the windows of each question's gold paragraph (``n`` sampled questions)."""
+                         seed: int = 0, exclude: set[str] | None = None) -> dict[str, float]:
+    """EM / F1 of the best span over the windows of each question's gold paragraph (``n`` sampled questions of
+    articles not in ``exclude``, by default those the reader was trained on)."""
     from .chunking import split_sentences
     from .evaluate import span_scores
 
     docs = {d["id"]: d["text"] for d in read_paragraphs(corpus)}
-    qs = [q for q in read_paragraphs(questions) if q.get("answers") and q.get("gold_ids")]
+    seen = trained_on(reader.meta) if exclude is None else exclude
+    qs = [q for q in read_paragraphs(questions) if q.get("answers") and q.get("gold_ids")
+          and q.get("article") not in seen]
     random.Random(seed).shuffle(qs)
     ems, f1s = [], []
     for q in qs[:n]:
@@ -316,12 +395,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--far-rate", type=float, default=1.0, help="share of questions given a same-paragraph negative")
     p.add_argument("--swap-rate", type=float, default=0.0,
                    help="share of questions also given an entity-swapped unanswerable copy")
+    p.add_argument("--dev-questions", metavar="FILE", help="also train on the windows read for these development "
+                   "questions (of the articles in --dev-part), e.g. ../shared/eval/squad20/questions-dev.jsonl")
+    p.add_argument("--dev-index", metavar="IDX", help="an index of the development questions' corpus")
+    p.add_argument("--dev-part", type=int, default=2, choices=range(4),
+                   help="the articles whose evaluate.article_part is this (2: not held out, not calibration)")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="auto: bf16 autocast on a GPU or a CPU with native bfloat16, else fp32")
     p.add_argument("--eval", metavar="DIR", help="SQuAD dev folder (corpus.jsonl, questions-dev.jsonl) for EM/F1")
     p.add_argument("--eval-questions", type=int, default=500)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     path, meta = train(a.train, a.out, a.questions, a.epochs, a.batch_size, a.lr, a.seed, a.threads, a.max_steps,
-                       a.init, a.skip, a.far_rate, a.swap_rate)
+                       a.init, a.skip, a.far_rate, a.swap_rate, a.dev_index, a.dev_questions, a.dev_part,
+                       a.precision)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {meta['training']['seconds']} s, "
           f"final loss {meta['training']['final_loss']:.3f}")
     if a.eval:
