@@ -128,6 +128,27 @@ def test_training_runs_end_to_end_on_a_tiny_file(tmp_path: Path, capsys: pytest.
     (r,) = reader.read("Who built the bridge?", ["It was built in 1832 by the engineer Anna Brooks."])
     assert 0 <= r.start < r.end
 
+    # a next stage from it, also on the windows read for development questions; their articles are recorded
+    import haitirag
+    from haitirag.train import trained_on
+
+    from .conftest import HASH_MODEL
+
+    mini = DATA / "squad-mini"
+    haitirag.build_index(mini / "corpus.jsonl", tmp_path / "index", model=HASH_MODEL)
+    qs = tmp_path / "questions.jsonl"
+    qs.write_text("".join(json.dumps({**json.loads(line), "article": "Super_Bowl_50"}) + "\n"
+                          for line in (mini / "questions.jsonl").read_text().splitlines() if '"turns"' not in line))
+    from haitirag.evaluate import article_part
+
+    assert main(["--train", str(TINY_TRAIN), "--out", str(tmp_path / "next"), "--questions", "3", "--max-steps", "1",
+                 "--batch-size", "4", "--threads", "1", "--init", str(out / "reader.safetensors"),
+                 "--dev-index", str(tmp_path / "index"), "--dev-questions", str(qs),
+                 "--dev-part", str(article_part("Super_Bowl_50"))]) == 0
+    meta = json.loads((tmp_path / "next" / "reader.json").read_text())
+    assert meta["training"]["dev"]["articles"] == ["Super_Bowl_50"] and meta["training"]["dev"]["examples"] > 0
+    assert trained_on(meta) == {"Super_Bowl_50"} and meta["training"]["previous"]["steps"] == 2
+
 
 def test_entity_swapped_questions_are_unanswerable_copies():
     import random
