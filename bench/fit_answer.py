@@ -57,6 +57,11 @@ def halves(path: str) -> dict[str, int]:
     return {q: article_part(a, 2) for q, a in articles(path).items()}
 
 
+def shipped_trained_on() -> set[str]:
+    """The development articles the shipped reader was trained on: in neither half."""
+    from haitirag.reader import READER_PATH
+
+    return trained_on(json.loads(READER_PATH.with_suffix(".json").read_text(encoding="utf-8")))
 
 
 def collect(index_path: str, qs: list[EvalQuestion]) -> list[dict[str, Any]]:
@@ -133,7 +138,7 @@ def calibrate(args: argparse.Namespace) -> None:
 
     from haitirag.reader import READER_PATH
 
-    seen = trained_on(json.loads(READER_PATH.with_suffix(".json").read_text(encoding="utf-8")))
+    seen = shipped_trained_on()
     if seen:
         print(f"not calibrated on: the {len(seen)} articles the reader was trained on: {', '.join(sorted(seen))}")
     i20, h20 = load_items(args.squad20, args.questions20, seen)
@@ -216,7 +221,8 @@ def calibrate(args: argparse.Namespace) -> None:
         meta_path = READER_PATH.with_suffix(".json")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         meta["calibration"] = {"weights": [round(a, 6), round(b, 6)], "fitted_on": (
-            f"{Path(args.squad20).name} + {Path(args.squad11).name}, the articles of half {args.half} "
+            f"{' + '.join(Path(f).name for f in (*args.squad20.split(','), *args.squad11.split(',')))}, "
+            f"the articles of half {args.half} "
             "(bench/fit_answer.py halves) the reader was not trained on"), "questions": len(y)}
         meta_path.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         print(f"wrote the calibration to {meta_path}")
@@ -279,14 +285,11 @@ def main() -> None:
         calibrate(args)
         return
     if args.what == "questions":
-        from haitirag.reader import READER_PATH
-
-        seen = trained_on(json.loads(READER_PATH.with_suffix(".json").read_text(encoding="utf-8")))
+        seen, art = shipped_trained_on(), articles(args.questions)
         with open(args.questions, encoding="utf-8") as fh:
             for line in fh:
-                rec = json.loads(line) if line.strip() else None
-                if rec and article_part(str(rec.get("article", rec.get("id"))), 2) == args.half \
-                        and rec.get("article") not in seen:
+                qid = str(json.loads(line).get("id")) if line.strip() else None
+                if qid is not None and art[qid] not in seen and article_part(art[qid], 2) == args.half:
                     print(line.rstrip("\n"))
         return
     if args.what == "compare":

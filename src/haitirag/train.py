@@ -172,10 +172,11 @@ def make_examples(paragraphs: Sequence[dict[str, Any]], questions: int, seed: in
 
 def _find(window: str, answers: Sequence[str]) -> tuple[int, int] | None:
     """Character span of the first gold answer found in ``window`` (as written, else ignoring case)."""
-    for text in (window, window.lower()):
-        for a in answers:
-            i = text.find(a if text is window else a.lower())
-            if a.strip() and i >= 0:
+    low = window.lower()
+    for exact in (True, False):
+        for a in (a for a in answers if a.strip()):
+            i = window.find(a) if exact else low.find(a.lower())
+            if i >= 0:
                 return i, i + len(a)
     return None
 
@@ -205,7 +206,7 @@ def retrieved_examples(index_path: str | Path, questions_file: str | Path, part:
         answers = [a for a in r.get("answers") or [] if a.strip()]
         answerer.ranker.question(question)  # its vector, handed to the search as at question time
         negs = []
-        for d, a, b in answerer.windows(question, index.search(question, k=answerer.passages)):
+        for d, a, b in answerer.windows(question, answerer.retrieve(question, answerer.passages)):
             text = index.documents[d].text[a:b]
             if not answers or not contains_answer(text, answers):
                 negs.append(Example(question, text, None))
@@ -405,6 +406,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--eval", metavar="DIR", help="SQuAD dev folder (corpus.jsonl, questions-dev.jsonl) for EM/F1")
     p.add_argument("--eval-questions", type=int, default=500)
     a = p.parse_args(argv)
+    if a.dev_questions and not a.dev_index:
+        p.error("--dev-questions needs --dev-index IDX: an index of their corpus "
+                "(haitirag build --corpus CORPUS.jsonl --index IDX)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     path, meta = train(a.train, a.out, a.questions, a.epochs, a.batch_size, a.lr, a.seed, a.threads, a.max_steps,
                        a.init, a.skip, a.far_rate, a.swap_rate, a.dev_index, a.dev_questions, a.dev_part,
