@@ -128,8 +128,7 @@ def test_seed_off_topic_question_is_refused(seed_index: haitirag.Index):
 @pytest.mark.parametrize(("question", "expected"), [
     ("Who is Ariel Henry?", "Prime Minister"),
     ("Which lawmakers were against the plan?", "Republican"),
-    pytest.param("How much did the US pay Kenya for the mission?", None, marks=pytest.mark.xfail(
-        strict=True, reason="known: the reader answers with the 1,000 Kenyan police officers (docs/answers.md)")),
+    ("How much did the US pay Kenya for the mission?", None),
     pytest.param("How many Haitian police officers are there?", None, marks=pytest.mark.xfail(
         strict=True, reason="known: the reader answers with the 1,000 Kenyan police officers (docs/answers.md)")),
 ])
