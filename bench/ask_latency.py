@@ -226,6 +226,26 @@ def reader_batches(index: Any, questions: list[str], sizes: list[int], rounds: i
     return out
 
 
+def encode_batches(index: Any, questions: list[str], sizes: list[int], rounds: int) -> dict[int, list[float]]:
+    """The first stage's model pass alone: each question's candidate sentences encoded (sentence and token
+    vectors, ``embedding.encode_tokens``) with each batch size in turn, interleaved; ms per question."""
+    from haitirag.embedding import encode_tokens
+
+    answerer = index._answerer
+    cases = []
+    for q in questions:
+        cands = answerer.ranker.candidates(index.search(q, k=answerer.passages))
+        cases.append([index.documents[c.doc_id].text[c.start:c.end] for c in cands])
+    out: dict[int, list[float]] = {n: [] for n in sizes}
+    for _ in range(rounds):
+        for texts in cases:
+            for n in sizes:
+                t = time.perf_counter()
+                encode_tokens(index.embedder, texts, batch_size=n)
+                out[n].append(1000 * (time.perf_counter() - t))
+    return out
+
+
 def compare(onnx: Any, torch_index: Any, questions: list[str]) -> dict[str, Any]:
     import numpy as np
 
@@ -264,16 +284,23 @@ def main() -> None:
                     help="questions the page answers at once (default: 0: web.ASK_CONCURRENCY)")
     ap.add_argument("--reader-batch", type=int, default=0,
                     help="windows per reader call (default: 0: reader.BATCH)")
+    ap.add_argument("--encode-batch", type=int, default=0,
+                    help="candidate sentences per encoder call in the first stage (default: 0: ranker.ENCODE_BATCH)")
     ap.add_argument("--reader-ab", default="", metavar="N,M",
                     help="time the reader alone with these batch sizes, interleaved (e.g. 16,4)")
+    ap.add_argument("--encode-ab", default="", metavar="N,M",
+                    help="time the first stage's sentence encoding alone with these batch sizes (e.g. 64,8)")
     ap.add_argument("--compare", type=int, default=0, help="questions to answer on both runtimes (default: 0)")
     args = ap.parse_args()
 
+    from haitirag import ranker
     from haitirag import reader as reader_module
     from haitirag.evaluate import open_eval_index
 
     if args.reader_batch:
         reader_module.BATCH = args.reader_batch
+    if args.encode_batch:
+        ranker.ENCODE_BATCH = args.encode_batch
     t0 = time.perf_counter()
     path = open_eval_index(args.corpus, args.index).path
     questions = list(SEED)
@@ -283,7 +310,8 @@ def main() -> None:
             pool = [json.loads(line)["question"] for line in f if line.strip()]
         questions = random.Random(0).sample(pool, min(args.sample, len(pool)))
     print(f"index {path} ready in {time.perf_counter() - t0:.1f} s; {len(questions)} questions; "
-          f"{os.cpu_count()} cores; reader batches of {reader_module.BATCH} windows\n")
+          f"{os.cpu_count()} cores; reader batches of {reader_module.BATCH} windows, first-stage encoder batches of "
+          f"{ranker.ENCODE_BATCH} sentences\n")
 
     if args.runtimes:
         print("| runtime | threads | other core | run | encode p50 | search p50 | answer p50 | total p50 | p90 | p99 |")
@@ -339,6 +367,14 @@ def main() -> None:
         res = reader_batches(index, questions, sizes, args.rounds)
         print("\nreader alone, " + ", ".join(f"batches of {n}: p50 {statistics.median(v):.0f} ms, p90 "
                                              f"{pct(v, 90):.0f} ms" for n, v in res.items()))
+
+    if args.encode_ab:
+        sizes = [int(x) for x in args.encode_ab.split(",")]
+        index = opened(path, "onnx", 2)
+        index.ask("warm up the models")
+        res = encode_batches(index, questions, sizes, args.rounds)
+        print("\ncandidate sentences encoded alone, " + ", ".join(
+            f"batches of {n}: p50 {statistics.median(v):.1f} ms, p90 {pct(v, 90):.1f} ms" for n, v in res.items()))
 
     if args.compare:
         qs = random.Random(2).sample(pool, min(args.compare, len(pool)))

@@ -66,6 +66,9 @@ def test_onnx_vectors_equal_the_torch_ones(exported: list[Path], torch_embedder:
     for (words_a, rows_a), (words_b, rows_b) in zip(ta, tb, strict=True):
         assert words_a == words_b
         assert np.abs(rows_a.astype(np.float32) - rows_b.astype(np.float32)).max() < 2e-3  # both float16
+    vc, tc = onnx.encode_tokens(TEXTS, batch_size=2)  # other batches, other padding: the same vectors
+    assert np.abs(vc - va).max() < 1e-5
+    assert [w for w, _ in tc] == [w for w, _ in ta]
 
 
 def test_onnx_says_what_fits_as_torch_does(exported: list[Path], torch_embedder: SentenceTransformerEmbedder):

@@ -46,15 +46,17 @@ class Embedder(Protocol):
 TokenVectors = tuple[tuple[str, ...], np.ndarray]  # a text's tokens and one normalised float16 row per token
 
 
-def encode_tokens(embedder: Embedder, texts: Sequence[str]) -> tuple[np.ndarray, list[TokenVectors]]:
-    """Sentence vectors and, per text, contextual token vectors, in one pass where the embedder can.
+def encode_tokens(embedder: Embedder, texts: Sequence[str], batch_size: int = 64
+                  ) -> tuple[np.ndarray, list[TokenVectors]]:
+    """Sentence vectors and, per text, contextual token vectors, in one pass where the embedder can
+    (``batch_size`` texts of similar length a model call).
 
     An embedder without ``encode_tokens`` gives no token vectors (empty rows); answer features that
     need them are then zero.
     """
     method = getattr(embedder, "encode_tokens", None)
     if method is not None:
-        vecs, toks = method(texts)
+        vecs, toks = method(texts, batch_size=batch_size)
         return vecs, toks
     empty: TokenVectors = ((), np.zeros((0, embedder.dimension), dtype=np.float16))
     return embedder.encode(texts), [empty] * len(texts)

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 
 CACHE_SENTENCES = 20_000  # sentences whose vectors are kept per loaded index (~30 KB each) before starting over
+ENCODE_BATCH = 4  # candidate sentences a model call, sorted by length (measured: bench/ask_latency.py --encode-ab)
 
 # sentence model: a softmax over the candidates of one question; weights of SENTENCE_FEATURES fitted by
 # bench/fit_answer.py on SQuAD v1.1 dev (the articles of one half; the other half is held out)
@@ -200,7 +201,8 @@ class SentenceRanker:
             if len(self._vec) + len(todo) > CACHE_SENTENCES:
                 self._vec.clear()
                 self._tv.clear()
-            vecs, toks = encode_tokens(self.index.embedder, [self.index.documents[d].text[s:e] for d, s, e in todo])
+            vecs, toks = encode_tokens(self.index.embedder, [self.index.documents[d].text[s:e] for d, s, e in todo],
+                                       batch_size=ENCODE_BATCH)
             for key, v, (words, rows) in zip(todo, vecs, toks, strict=True):
                 self._vec[key] = np.asarray(v, dtype=np.float32)
                 keep = [i for i, w in enumerate(words) if any(ch.isalnum() for ch in w)]
