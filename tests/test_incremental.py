@@ -122,7 +122,11 @@ def test_add_modify_delete_rename(hash_index: haitirag.Index, corpus: Path, tmp_
     assert (report.added, report.modified, report.deleted, report.renamed) == (
         status.added, status.modified, status.deleted, status.renamed)
     new_ids = {d.doc_id for d in index.documents.values() if d.path in ("new.md", "haiti_report.txt")}
-    assert report.chunks_embedded == sum(c.doc_id in new_ids for c in index.chunks) > 0
+    old_inputs = {haitirag.index.embed_text(hash_index.documents[c.doc_id].title, c.text) for c in hash_index.chunks}
+    changed = [c for c in index.chunks if c.doc_id in new_ids
+               and haitirag.index.embed_text(index.documents[c.doc_id].title, c.text) not in old_inputs]
+    assert report.chunks_embedded == len(changed) < sum(c.doc_id in new_ids for c in index.chunks)  # (chunk reuse:
+    assert report.chunks_kept > 0  # the edited report's unchanged chunks keep their vectors, test_chunk_reuse.py)
     assert report.chunks_reused == len(index.chunks) - report.chunks_embedded
     assert report.previous_generation == hash_index.manifest["generation"] != report.generation
     assert sorted(d.path for d in index.documents.values()) == [

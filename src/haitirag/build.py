@@ -5,7 +5,14 @@ path, the SHA-256 of its text (``sha256``), a hash of its other fields (``meta``
 source, url) and a hash of what was embedded (``vec``: title and text). A build
 
 * reuses the sentences, chunks and vectors of every document whose ``vec`` is already in the
-  previous index (also after a rename or a metadata-only edit), and embeds only the others;
+  previous index (also after a rename or a metadata-only edit), and chunks only the others;
+* embeds, of a changed document, only the chunks that changed: the document's previous version (the one with
+  its id, else the one at its path: a file's id follows its bytes) lends the vector of each of its chunks whose
+  embedding input (``index.embed_text``: title and chunk text) is the input of a new chunk, so one sentence fixed
+  in a long report usually costs the chunk or two that hold it (more when a length change moves the later chunk
+  boundaries). Only the changed documents' previous chunks are looked up (memory as the edit, not as the index); a
+  store that keeps the vectors itself (PostgreSQL) re-embeds the whole document. ``chunks_reused`` counts these
+  chunks too, ``chunks_kept`` only them;
 * drops deleted documents, and rebuilds the keyword index and the chunk records from the same rows
   as the vectors, so the three never disagree;
 * is full when the model or the chunking settings changed (or ``full=True``, or the previous index
@@ -30,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .backend import Store, chunk_rows, open_store
+from .backend import Previous, Store, chunk_rows, open_store
 from .chunking import ChunkSettings
 from .corpus import EXTRACTION, LoadResult, Reuse, load_corpus
 from .embedding import DEFAULT_MODEL, Embedder, build_embedder
@@ -71,7 +78,8 @@ class BuildReport:
     documents: int = 0
     chunks: int = 0
     chunks_embedded: int = 0
-    chunks_reused: int = 0
+    chunks_reused: int = 0  # every chunk not embedded, also ``chunks_kept``
+    chunks_kept: int = 0  # chunks of changed documents whose embedding input was unchanged: vector reused
     documents_to_embed: int = 0  # documents whose title and text are not in the previous index
     seconds: float = 0.0
     embed_seconds: float = 0.0
@@ -118,7 +126,8 @@ class BuildReport:
         rate = self.chunks_embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
         lines = [head, "  " + self.counts(),
                  f"  chunks embedded {self.chunks_embedded} in {self.embed_seconds:.1f} s ({rate:.0f}/s), "
-                 f"reused {self.chunks_reused}"]
+                 f"reused {self.chunks_reused}" + (f" ({self.chunks_kept} of them in changed documents)"
+                                                   if self.chunks_kept else "")]
         read = self.extraction_line()
         if read:
             lines.append(read)
@@ -295,15 +304,20 @@ def index_status(corpus: str | Path = "corpus", index: str | Path = "index", mod
     return report
 
 
+Version = tuple[str, list[Chunk], "np.ndarray"]  # a document's previous version: title, chunks, their vectors
+
+
 @dataclass
 class _Previous:
     by_vec: dict[str, tuple[list[Span], list[Chunk], np.ndarray | None]]  # vec_key -> sentences, chunks, vectors
     # (vectors None: the store copies them itself)
+    versions: dict[str, Version] = field(default_factory=dict)  # doc_id of a changed document -> its previous
+    # version, whose chunks of the same embedding input lend their vectors (``_kept``)
 
 
-def _load_previous(store: Store, manifest: dict[str, Any] | None, model: str,
-                   settings: ChunkSettings) -> tuple[_Previous | None, str]:
-    """The previous index's reusable parts, or None and the reason a full build is needed."""
+def _load_previous(store: Store, manifest: dict[str, Any] | None, model: str, settings: ChunkSettings,
+                   docs: list[Document]) -> tuple[_Previous | None, str]:
+    """The previous index's reusable parts for ``docs``, or None and the reason a full build is needed."""
     if manifest is None:
         if store.exists():
             try:
@@ -318,7 +332,23 @@ def _load_previous(store: Store, manifest: dict[str, Any] | None, model: str,
         old = store.previous(manifest)
     except HaitiragError as err:
         return None, f"previous index unusable: {err}"
-    return _Previous({vec_key(p.document): (p.sentences, p.chunks, p.vectors) for p in old}), ""
+    by_vec = {vec_key(p.document): (p.sentences, p.chunks, p.vectors) for p in old}
+    changed = [d for d in docs if vec_key(d) not in by_vec]
+    ids, paths = {d.doc_id for d in changed}, {d.path for d in changed}
+    by_id: dict[str, Previous] = {}  # the previous documents with the id or the path of a changed one
+    by_path: dict[str, Previous] = {}
+    for p in old:
+        if p.vectors is not None and p.chunks:
+            if p.document.doc_id in ids:
+                by_id[p.document.doc_id] = p
+            if p.document.path in paths:
+                by_path[p.document.path] = p
+    versions: dict[str, Version] = {}
+    for d in changed:
+        was = by_id.get(d.doc_id) or by_path.get(d.path)
+        if was is not None and was.vectors is not None:
+            versions[d.doc_id] = (was.document.title, was.chunks, was.vectors)
+    return _Previous(by_vec, versions), ""
 
 
 def _up_to_date(docs: list[Document], manifest: dict[str, Any], model: str, settings: ChunkSettings, store: Store,
@@ -394,7 +424,8 @@ def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "ind
         lap("check index")
         pause("corpus loaded")
         fresh_reuse: dict[str, tuple[list[Span], list[Chunk], np.ndarray | None]] = {}
-        spent = [0, 0.0]  # chunks embedded and seconds spent by an append that had to merge instead
+        spent = [0, 0.0, 0, 0]  # chunks embedded, seconds, documents embedded and chunks kept by an append that had
+        # to merge instead
         if not full and manifest is not None and _can_append(store, manifest, model, settings, index_type):
             appended = _append(store, manifest, docs, same, settings, emb, batch_size, progress, tell, lap,
                                fresh_reuse, spent)
@@ -404,7 +435,8 @@ def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "ind
                 appended.seconds = time.perf_counter() - t0
                 log.info("%s", appended.summary())
                 return appended
-        previous, reason = (None, "--full requested") if full else _load_previous(store, manifest, model, settings)
+        previous, reason = (None, "--full requested") if full else _load_previous(store, manifest, model, settings,
+                                                                                 docs)
         if previous is not None:
             previous.by_vec.update(fresh_reuse)  # chunked and embedded by an append that had to merge instead
         report = plan_changes(docs, manifest, same)
@@ -415,11 +447,12 @@ def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "ind
         if previous is None or report.documents_to_embed:
             emb.dimension  # noqa: B018 -- load the model now, so its cost shows as its own stage
             lap("load model")
-        all_sentences, all_chunks, todo, reused = _chunk_all(docs, previous, settings, emb, progress, tell)
+        all_sentences, all_chunks, todo, reused, kept = _chunk_all(docs, previous, settings, emb, progress, tell)
         lap("chunk")
-        report.documents_to_embed = len({all_chunks[i].doc_id for i in todo})
+        report.documents_to_embed = len({all_chunks[i].doc_id for i in todo}) + int(spent[2])
         report.chunks_embedded = len(todo) + int(spent[0])
         report.chunks_reused = len(all_chunks) - report.chunks_embedded
+        report.chunks_kept = kept + int(spent[3])
         from .index import embed_text
 
         titles = {d.doc_id: d.title for d in docs}
@@ -504,19 +537,33 @@ def _append(store: Any, manifest: dict[str, Any], docs: list[Document], keep: se
     wanted = {vec_key(d) for d in add}
     if wanted - set(by_vec):
         by_vec.update({e["vec"]: i for i, e in entries.items() if e.get("vec") in wanted and i in keep})
+
+    def rows_of(doc_id: str) -> list[int] | None:
+        """The chunk rows of a document of the previous index (None: not there)."""
+        row = old.documents.row(doc_id)
+        if row is None:
+            return None
+        part, local = old.documents.part(row)
+        return (part.chunk_rows(local) + part.chunk_at).tolist()
+
     reuse: dict[str, tuple[list[Span], list[Chunk], np.ndarray | None]] = {}
     for key in wanted & set(by_vec):
-        row = old.documents.row(by_vec[key])
-        if row is None:
-            continue
-        part, local = old.documents.part(row)
-        rows = (part.chunk_rows(local) + part.chunk_at).tolist()
-        reuse[key] = (old.sentences[by_vec[key]], [old.chunks[r] for r in rows], take(old.vectors, rows))
+        rows = rows_of(by_vec[key])
+        if rows is not None:
+            reuse[key] = (old.sentences[by_vec[key]], [old.chunks[r] for r in rows], take(old.vectors, rows))
+    versions: dict[str, Version] = {}  # a changed document's previous version: the one with its id, else its path
+    removed_at = {entries[i]["path"]: i for i in removed}
+    for d in add:
+        was = d.doc_id if d.doc_id in entries else removed_at.get(d.path)
+        rows = rows_of(was) if was is not None and vec_key(d) not in reuse else None
+        if was is not None and rows:
+            versions[d.doc_id] = (old.documents[was].title, [old.chunks[r] for r in rows], take(old.vectors, rows))
     lap("load previous index")
     if add and len(reuse) < len(wanted):
         emb.dimension  # noqa: B018 -- load the model now, so its cost shows as its own stage
         lap("load model")
-    sentences, chunks, todo, reused = _chunk_all(add, _Previous(reuse), settings, emb, progress, tell)
+    sentences, chunks, todo, reused, kept = _chunk_all(add, _Previous(reuse, versions), settings, emb, progress,
+                                                       tell)
     lap("chunk")
     titles = {d.doc_id: d.title for d in add}
     texts = [embed_text(titles[c.doc_id], c.text) for c in chunks]
@@ -534,7 +581,7 @@ def _append(store: Any, manifest: dict[str, Any], docs: list[Document], keep: se
         matrix[todo] = fresh
     for row, vec in reused.items():
         matrix[row] = vec
-    spent[:] = [len(todo), embed_seconds]
+    spent[:] = [len(todo), embed_seconds, len({chunks[i].doc_id for i in todo}), kept]
     at, per_doc = 0, chunk_rows(chunks)
     for d in add:  # what was done here serves a merge too (chunks are in document order)
         n = per_doc.get(d.doc_id, 0)
@@ -570,8 +617,8 @@ def _append(store: Any, manifest: dict[str, Any], docs: list[Document], keep: se
     lap("prune")
     report.wrote, report.generation = True, str(new["generation"])
     report.documents, report.chunks = len(docs), live_chunks
-    report.documents_to_embed = len({chunks[i].doc_id for i in todo})
-    report.chunks_embedded, report.chunks_reused = len(todo), live_chunks - len(todo)
+    report.documents_to_embed = int(spent[2])
+    report.chunks_embedded, report.chunks_reused, report.chunks_kept = len(todo), live_chunks - len(todo), kept
     report.embed_seconds = embed_seconds
     return report
 
@@ -614,8 +661,9 @@ def _read(corpus: str | Path, progress: bool, tell: Progress, reuse: Reuse | Non
 
 def _chunk_all(docs: list[Document], previous: _Previous | None, settings: ChunkSettings, emb: Embedder,
                progress: bool = False, tell: Progress | None = None,
-               ) -> tuple[dict[str, list[Span]], list[Chunk], list[int], dict[int, np.ndarray]]:
-    """Sentences and chunks of every document (reused where possible), rows to embed, reused vectors."""
+               ) -> tuple[dict[str, list[Span]], list[Chunk], list[int], dict[int, np.ndarray], int]:
+    """Sentences and chunks of every document (reused where possible), rows to embed, reused vectors, and how
+    many of those are chunks of changed documents (``_kept``)."""
     from tqdm import tqdm
 
     from .chunking import Chunker
@@ -636,6 +684,7 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
     all_chunks: list[Chunk] = []
     todo: list[int] = []
     reused: dict[int, np.ndarray] = {}
+    kept = 0
     for doc in docs:
         reuse = previous.by_vec.get(vec_key(doc)) if previous else None
         if reuse is not None:
@@ -648,13 +697,36 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
             at(0)
             sents = chunker.sentences(doc, on_progress=at)
             chunks = chunker.chunk(doc, sents)
-            todo.extend(range(len(all_chunks), len(all_chunks) + len(chunks)))
+            same = _kept(doc, chunks, previous.versions.get(doc.doc_id) if previous else None)
+            for j in range(len(chunks)):
+                if j in same:
+                    reused[len(all_chunks) + j] = same[j]
+                else:
+                    todo.append(len(all_chunks) + j)
+            kept += len(same)
             done += len(doc.text)
             at(0)
         all_sentences[doc.doc_id] = sents
         all_chunks.extend(chunks)
     bar.close()
-    return all_sentences, all_chunks, todo, reused
+    return all_sentences, all_chunks, todo, reused, kept
+
+
+def _kept(doc: Document, chunks: list[Chunk], version: Version | None) -> dict[int, np.ndarray]:
+    """The vectors ``doc``'s new ``chunks`` can take from its previous ``version`` (title, chunks, vectors), by
+    position: those whose embedding input (title and text) is the input of a chunk of that version."""
+    if version is None:
+        return {}
+    from .index import embed_text
+
+    title, old_chunks, old_vectors = version
+    old = {embed_text(title, c.text): j for j, c in enumerate(old_chunks)}
+    same = {}
+    for j, c in enumerate(chunks):
+        k = old.get(embed_text(doc.title, c.text))
+        if k is not None:
+            same[j] = old_vectors[k]
+    return same
 
 
 def _embed(emb: Embedder, texts: list[str], batch_size: int, progress: bool,

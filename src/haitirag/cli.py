@@ -93,7 +93,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if report.full:
         print(f"`haitirag build` will rebuild everything: {report.reason}")
     elif report.changed:
-        print(f"`haitirag build` will embed {report.documents_to_embed} document(s) and reuse the rest")
+        print(f"`haitirag build` will embed {report.documents_to_embed} document(s) (of an edited one, only its "
+              "changed chunks) and reuse the rest")
     else:
         print("up to date: `haitirag build` has nothing to do")
     return 0
