@@ -13,10 +13,10 @@ temporary folder (``build_index``, its defaults: ONNX Runtime where the CPU has 
 up to date with the corpus in which every ``--every``-th document was edited (a sentence appended; 1 % by default):
 LlamaIndex with ``refresh_ref_docs`` (its own update: each changed document deleted and inserted again, so every
 chunk of it embedded again), haitirag with ``update_index`` on its copy edited in place (only the chunks whose text
-changed). Then ``search`` (hybrid, and dense alone) with the question encoded each time. Prints one table: build
-time, the update's time and the chunks each side embedded for it, the edited corpus's build time, chunks, peak RSS,
-search p50 / p99 and recall@5 (the gold document among the 5 results' documents) over the first ``--limit``
-answerable questions.
+changed; its model already loaded, as the peer's is). Then ``search`` (hybrid, and dense alone) with the question
+encoded each time. Prints one table: build time, the update's time and the chunks each side embedded for it, the
+edited corpus's build time, chunks, peak RSS, search p50 / p99 and recall@5 (the gold document among the 5 results'
+documents) over the first ``--limit`` answerable questions.
 
 ``--articles`` makes one document of each article (its paragraphs in order, joined by blank lines; id the
 article's name, title the paragraphs' title, which is the article's name): long documents, as news reports and
@@ -113,7 +113,7 @@ def ours(corpus: str, changed: Path, questions: list[dict], work: Path) -> dict:
            else float("nan")}
     shutil.copy(changed, mine)
     t0 = time.perf_counter()
-    report = update_index(mine, work / "index")
+    report = update_index(mine, work / "index", embedder=index.embedder)  # model loaded, as the peer's is
     out["update_s"], out["update_embedded"] = time.perf_counter() - t0, report.chunks_embedded
     out["update_kept"], out["update_docs"] = report.chunks_kept, len(report.modified)
     shutil.copy(corpus, mine)
