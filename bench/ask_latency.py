@@ -203,47 +203,39 @@ def page_users(index: Any, corpus: str, questions: list[str], n: int, per_user: 
     return lat, wrong, wall
 
 
-def reader_batches(index: Any, questions: list[str], sizes: list[int], rounds: int) -> dict[int, list[float]]:
-    """The reader alone over each question's windows, with each batch size in turn (interleaved, so a
-    machine that gets busier or quieter affects every size alike); ms per question."""
-    from haitirag.reader import window_bounds
+def interleaved(cases: list[Any], sizes: list[int], rounds: int, run: Any) -> dict[int, list[float]]:
+    """``run(case, n)`` timed for every case with each batch size ``n`` in turn (interleaved, so a machine that gets
+    busier or quieter affects every size alike); ms per call."""
+    out: dict[int, list[float]] = {n: [] for n in sizes}
+    for _ in range(rounds):
+        for case in cases:
+            for n in sizes:
+                t = time.perf_counter()
+                run(case, n)
+                out[n].append(1000 * (time.perf_counter() - t))
+    return out
 
+
+def reader_batches(index: Any, questions: list[str], sizes: list[int], rounds: int) -> dict[int, list[float]]:
+    """The reader alone over each question's windows (``Answerer.windows``, as ``ask`` reads them)."""
     answerer = index._answerer
     cases = []
     for q in questions:
         answerer.ranker.question(q)
-        cands, logits = answerer.ranker.rank(q, index.search(q, k=answerer.passages))
-        order = [int(i) for i in (-logits).argsort(kind="stable")[:answerer.read]]
-        cases.append((q, [index.documents[cands[i].doc_id].text[slice(*window_bounds(
-            index.sentences[cands[i].doc_id], cands[i].sentence_no))] for i in order]))
-    out: dict[int, list[float]] = {n: [] for n in sizes}
-    for _ in range(rounds):
-        for q, windows in cases:
-            for n in sizes:
-                t = time.perf_counter()
-                answerer.reader.read(q, windows, batch_size=n)
-                out[n].append(1000 * (time.perf_counter() - t))
-    return out
+        windows = answerer.windows(q, index.search(q, k=answerer.passages))
+        cases.append((q, [index.documents[d].text[s:e] for d, s, e in windows]))
+    return interleaved(cases, sizes, rounds, lambda c, n: answerer.reader.read(c[0], c[1], batch_size=n))
 
 
 def encode_batches(index: Any, questions: list[str], sizes: list[int], rounds: int) -> dict[int, list[float]]:
     """The first stage's model pass alone: each question's candidate sentences encoded (sentence and token
-    vectors, ``embedding.encode_tokens``) with each batch size in turn, interleaved; ms per question."""
+    vectors, ``embedding.encode_tokens``)."""
     from haitirag.embedding import encode_tokens
 
     answerer = index._answerer
-    cases = []
-    for q in questions:
-        cands = answerer.ranker.candidates(index.search(q, k=answerer.passages))
-        cases.append([index.documents[c.doc_id].text[c.start:c.end] for c in cands])
-    out: dict[int, list[float]] = {n: [] for n in sizes}
-    for _ in range(rounds):
-        for texts in cases:
-            for n in sizes:
-                t = time.perf_counter()
-                encode_tokens(index.embedder, texts, batch_size=n)
-                out[n].append(1000 * (time.perf_counter() - t))
-    return out
+    cases = [[index.documents[c.doc_id].text[c.start:c.end]
+              for c in answerer.ranker.candidates(index.search(q, k=answerer.passages))] for q in questions]
+    return interleaved(cases, sizes, rounds, lambda texts, n: encode_tokens(index.embedder, texts, batch_size=n))
 
 
 def compare(onnx: Any, torch_index: Any, questions: list[str]) -> dict[str, Any]:
@@ -360,21 +352,14 @@ def main() -> None:
               f"{statistics.median(lat):.0f} ms, p99 **{pct(lat, 99):.0f} ms**, {len(lat) / wall:.1f} questions/s; "
               f"answers different from one user's: {wrong}")
 
-    if args.reader_ab:
-        sizes = [int(x) for x in args.reader_ab.split(",")]
-        index = opened(path, "onnx", 2)
-        index.ask("warm up the models")
-        res = reader_batches(index, questions, sizes, args.rounds)
-        print("\nreader alone, " + ", ".join(f"batches of {n}: p50 {statistics.median(v):.0f} ms, p90 "
-                                             f"{pct(v, 90):.0f} ms" for n, v in res.items()))
-
-    if args.encode_ab:
-        sizes = [int(x) for x in args.encode_ab.split(",")]
-        index = opened(path, "onnx", 2)
-        index.ask("warm up the models")
-        res = encode_batches(index, questions, sizes, args.rounds)
-        print("\ncandidate sentences encoded alone, " + ", ".join(
-            f"batches of {n}: p50 {statistics.median(v):.1f} ms, p90 {pct(v, 90):.1f} ms" for n, v in res.items()))
+    for spec, timed, what, digits in ((args.reader_ab, reader_batches, "reader alone", 0),
+                                      (args.encode_ab, encode_batches, "candidate sentences encoded alone", 1)):
+        if spec:
+            index = opened(path, "onnx", 2)
+            index.ask("warm up the models")
+            res = timed(index, questions, [int(x) for x in spec.split(",")], args.rounds)
+            print(f"\n{what}, " + ", ".join(f"batches of {n}: p50 {statistics.median(v):.{digits}f} ms, p90 "
+                                            f"{pct(v, 90):.{digits}f} ms" for n, v in res.items()))
 
     if args.compare:
         qs = random.Random(2).sample(pool, min(args.compare, len(pool)))

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .backend import Previous, Store, chunk_rows, open_store
+from .backend import Store, chunk_rows, open_store
 from .chunking import ChunkSettings
 from .corpus import EXTRACTION, LoadResult, Reuse, load_corpus
 from .embedding import DEFAULT_MODEL, Embedder, build_embedder
@@ -333,22 +333,25 @@ def _load_previous(store: Store, manifest: dict[str, Any] | None, model: str, se
     except HaitiragError as err:
         return None, f"previous index unusable: {err}"
     by_vec = {vec_key(p.document): (p.sentences, p.chunks, p.vectors) for p in old}
-    changed = [d for d in docs if vec_key(d) not in by_vec]
-    ids, paths = {d.doc_id for d in changed}, {d.path for d in changed}
-    by_id: dict[str, Previous] = {}  # the previous documents with the id or the path of a changed one
-    by_path: dict[str, Previous] = {}
-    for p in old:
-        if p.vectors is not None and p.chunks:
-            if p.document.doc_id in ids:
-                by_id[p.document.doc_id] = p
-            if p.document.path in paths:
-                by_path[p.document.path] = p
+    was = _previous_ids([d for d in docs if vec_key(d) not in by_vec], manifest.get("documents") or {})
+    wanted = set(was.values())
+    olds = {p.document.doc_id: p for p in old if p.document.doc_id in wanted}
     versions: dict[str, Version] = {}
-    for d in changed:
-        was = by_id.get(d.doc_id) or by_path.get(d.path)
-        if was is not None and was.vectors is not None:
-            versions[d.doc_id] = (was.document.title, was.chunks, was.vectors)
+    for doc_id, w in was.items():
+        p = olds.get(w)
+        if p is not None and p.vectors is not None and p.chunks:
+            versions[doc_id] = (p.document.title, p.chunks, p.vectors)
     return _Previous(by_vec, versions), ""
+
+
+def _previous_ids(changed: list[Document], entries: dict[str, Any]) -> dict[str, str]:
+    """Each changed document's previous version among ``entries`` (the manifest's documents): the one with its id,
+    else one that was at its path (a file's id follows its bytes). Only vectors of identical embedding inputs are
+    taken from it (``_kept``), so a wrong guess costs an embedding, never a wrong vector."""
+    paths = {d.path for d in changed if d.doc_id not in entries}
+    at_path = {e.get("path"): i for i, e in entries.items() if e.get("path") in paths}
+    found = {d.doc_id: d.doc_id if d.doc_id in entries else at_path.get(d.path) for d in changed}
+    return {d: w for d, w in found.items() if w is not None}
 
 
 def _up_to_date(docs: list[Document], manifest: dict[str, Any], model: str, settings: ChunkSettings, store: Store,
@@ -551,13 +554,11 @@ def _append(store: Any, manifest: dict[str, Any], docs: list[Document], keep: se
         rows = rows_of(by_vec[key])
         if rows is not None:
             reuse[key] = (old.sentences[by_vec[key]], [old.chunks[r] for r in rows], take(old.vectors, rows))
-    versions: dict[str, Version] = {}  # a changed document's previous version: the one with its id, else its path
-    removed_at = {entries[i]["path"]: i for i in removed}
-    for d in add:
-        was = d.doc_id if d.doc_id in entries else removed_at.get(d.path)
-        rows = rows_of(was) if was is not None and vec_key(d) not in reuse else None
-        if was is not None and rows:
-            versions[d.doc_id] = (old.documents[was].title, [old.chunks[r] for r in rows], take(old.vectors, rows))
+    versions: dict[str, Version] = {}
+    for doc_id, was in _previous_ids([d for d in add if vec_key(d) not in reuse], entries).items():
+        rows = rows_of(was)
+        if rows:
+            versions[doc_id] = (old.documents[was].title, [old.chunks[r] for r in rows], take(old.vectors, rows))
     lap("load previous index")
     if add and len(reuse) < len(wanted):
         emb.dimension  # noqa: B018 -- load the model now, so its cost shows as its own stage
