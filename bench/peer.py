@@ -21,6 +21,14 @@ documents) over the first ``--limit`` answerable questions.
 ``--articles`` makes one document of each article (its paragraphs in order, joined by blank lines; id the
 article's name, title the paragraphs' title, which is the article's name): long documents, as news reports and
 PDFs are, where an edit touches a few of a document's chunks. The gold document is then the question's article.
+
+``--search-at 100000`` compares search alone at that many chunks, where embedding them with the model on both sides
+would take hours here: the corpus's paragraphs copied until there are that many rows (``bench/rows.py``: each
+copy with a tenth of its words dropped, one chunk a row), each row's vector its paragraph's vector from the model
+plus Gaussian noise of 0.02 a dimension, renormalised (as ``bench/vectors.py``). The same rows and vectors go to
+both: haitirag's index written by ``FolderStore.write`` (its defaults: HNSW from 100,000 chunks), LlamaIndex's
+``TextNode``s with their vectors given, in the ``FaissMapVectorStore`` above. Each question is encoded by the
+model at search time on both sides; a hit is a result copied from the question's gold paragraph.
 """
 
 from __future__ import annotations
@@ -133,6 +141,76 @@ def ours(corpus: str, changed: Path, questions: list[dict], work: Path) -> dict:
     return out
 
 
+def search_at(args: argparse.Namespace, python: Path) -> None:
+    """Both pipelines search the same ``args.search_at`` rows and vectors (``--search-at``); one table."""
+    import numpy as np
+
+    from bench.rows import corpus_rows, write
+    from haitirag import load_index
+    from haitirag.backend import FolderStore
+    from haitirag.embedding import DEFAULT_MODEL, build_embedder
+    from haitirag.index import embed_text
+
+    paragraphs = [json.loads(line) for line in Path(args.corpus).open(encoding="utf-8")]
+    questions = [json.loads(line) for line in Path(args.questions).open(encoding="utf-8")]
+    questions = [q for q in questions if q.get("gold_ids") and not q.get("is_impossible")][:args.limit]
+    work = Path(tempfile.mkdtemp())
+    try:
+        docs, chunks = corpus_rows(paragraphs, args.search_at)
+        emb = build_embedder(DEFAULT_MODEL)
+        base = emb.encode([embed_text(p.get("title", ""), p["text"]) for p in paragraphs], batch_size=64)
+        rng = np.random.default_rng(0)
+        matrix = base[np.arange(len(docs)) % len(paragraphs)] + rng.normal(0, 0.02, (len(docs), base.shape[1]))
+        matrix = (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
+        paragraph = [paragraphs[i % len(paragraphs)]["id"] for i in range(len(docs))]
+        with (work / "rows.jsonl").open("w", encoding="utf-8") as f:
+            for d, pid in zip(docs, paragraph, strict=True):
+                f.write(json.dumps({"id": d.doc_id, "title": d.title, "text": d.text, "paragraph": pid}) + "\n")
+        np.save(work / "vectors.npy", matrix)
+        t0 = time.perf_counter()
+        script = str(Path(__file__).with_name("peer_llamaindex.py"))
+        child = subprocess.run([str(python), script, "--corpus", args.corpus, "--rows", str(work / "rows.jsonl"),
+                                "--vectors", str(work / "vectors.npy"), "--questions", args.questions, "--model",
+                                model_dir(python), "--limit", str(args.limit)],
+                               check=True, capture_output=True, text=True)
+        peer_wall = time.perf_counter() - t0
+        peer = json.loads(child.stdout.strip().splitlines()[-1])
+        texts = [embed_text(d.title, d.text) for d in docs]
+        build_s, _ = write(FolderStore(work / "index"), docs, chunks, matrix, texts, emb.name, "auto")
+        index = load_index(work / "index")
+        of = dict(zip((d.doc_id for d in docs), paragraph, strict=True))
+        index.search(questions[0]["question"], k=5)  # the query model loaded
+        mine, ids = {}, []
+        for mode in ("hybrid", "dense"):
+            times, hits = [], 0
+            for q in questions:
+                index._query_vecs.clear()  # every question encoded, as the peer does
+                t = time.perf_counter()
+                got = index.search(q["question"], k=5, mode=mode)
+                times.append(1000 * (time.perf_counter() - t))
+                hits += any(of[p.doc_id] in q["gold_ids"] for p in got)
+                if mode == "dense" and len(ids) < 100:
+                    ids.append([p.doc_id for p in got])
+            mine[mode] = (times, hits / len(questions))
+        kind = index.manifest["vectors"]["type"]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    same = sum(len(set(a) & set(b)) for a, b in zip(ids, peer["ids"], strict=False)) / (5 * len(ids))
+    print(f"\n{len(docs):,} rows ({len(paragraphs):,} paragraphs of {args.corpus} copied, vectors given), "
+          f"{len(questions):,} answerable questions, k 5, each question encoded at search time\n")
+    print("| pipeline | vectors | written s | search p50 / p99 ms | recall@5 (a copy of the gold paragraph) |")
+    print("|---|---|---:|---:|---:|")
+    pt = peer["times"]
+    print(f"| LlamaIndex + FAISS (dense) | exact (`IndexFlatIP`) | {peer['build_s']:.1f} | "
+          f"{statistics.median(pt):.1f} / {pct(pt, 0.99):.1f} | {peer['recall5']:.3f} |")
+    for mode in ("hybrid", "dense"):
+        t, r = mine[mode]
+        print(f"| haitirag ({mode}) | {kind} | {build_s:.1f} | {statistics.median(t):.1f} / {pct(t, 0.99):.1f} "
+              f"| {r:.3f} |")
+    print(f"\n(dense top 5 shared with the peer's, first 100 questions: {same:.3f}; the peer's process "
+          f"{peer_wall:.0f} s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", required=True, help="a .jsonl corpus (id, title, text)")
@@ -142,8 +220,12 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=100, help="the edited build changes every N-th document (1 %%)")
     ap.add_argument("--articles", action="store_true",
                     help="one document per article (its paragraphs joined), not per paragraph: long documents")
+    ap.add_argument("--search-at", type=int, default=0,
+                    help="compare search alone at this many chunks (rows copied, vectors given; e.g. 100000)")
     args = ap.parse_args()
     python = peer_python(Path(args.venv))
+    if args.search_at:
+        return search_at(args, python)
     work = Path(tempfile.mkdtemp())
     if args.articles:
         args.corpus = str(articles(args.corpus, work / "articles.jsonl"))
@@ -173,12 +255,12 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     pt = peer["times"]
     print(f"| LlamaIndex + FAISS (dense) | {peer['chunk_s'] + peer['embed_s']:.1f} | {peer['embed_s']:.1f} | "
-          f"{peer['update_s']:.1f} (`refresh_ref_docs`, {peer['refreshed']} documents); {peer['rebuild_s']:.1f} "
+          f"{peer['update_s']:.2f} (`refresh_ref_docs`, {peer['refreshed']} documents); {peer['rebuild_s']:.1f} "
           f"(built again) | {peer['update_embedded']:,} | {peer['chunks']:,} | {peer['peak_mb']:,.0f} MB | "
           f"{statistics.median(pt):.1f} / {pct(pt, 0.99):.1f} | {peer['recall5']:.3f} |")
     for mode in ("hybrid", "dense"):
         t = mine[mode]["times"]
-        print(f"| haitirag ({mode}) | {mine['build_s']:.1f} | {mine['embed_s']:.1f} | {mine['update_s']:.1f} "
+        print(f"| haitirag ({mode}) | {mine['build_s']:.1f} | {mine['embed_s']:.1f} | {mine['update_s']:.2f} "
               f"({mine['update_docs']} documents) | {mine['update_embedded']:,} ({mine['update_kept']:,} of their "
               f"chunks kept) | {mine['chunks']:,} | {mine['peak_mb']:,.0f} MB | "
               f"{statistics.median(t):.1f} / {pct(t, 0.99):.1f} | {mine[mode]['recall5']:.3f} |")

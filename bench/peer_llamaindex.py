@@ -10,6 +10,11 @@ embedded + top 5) and whether a gold document is among the 5; then, with ``--cha
 ``refresh_ref_docs`` takes to bring the index up to date with the edited corpus (LlamaIndex's update: changed
 documents deleted and inserted again) and how many chunks it embedded (texts given to the model, counted), and a
 build of the edited corpus from scratch over the default ``FaissVectorStore`` (which cannot delete).
+
+``--rows ROWS.jsonl --vectors VECTORS.npy`` (``bench/peer.py --search-at``): no chunking and no embedding; one
+``TextNode`` a row (its id, text and title, the paragraph it was copied from) with its vector given, in the same
+``FaissMapVectorStore``; then the questions as above (encoded by the model each time), a hit when a result was
+copied from a gold paragraph.
 """
 
 from __future__ import annotations
@@ -31,7 +36,11 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--changed", help="the corpus with some documents edited: the index refreshed with it, timed")
+    ap.add_argument("--rows", help="rows (id, title, text, paragraph) whose --vectors are given: search only")
+    ap.add_argument("--vectors", help="a .npy of the rows' vectors")
     args = ap.parse_args()
+    if args.rows:
+        return given_vectors(args)
     import faiss
     import tiktoken
     from llama_index.core import Document, Settings, StorageContext, VectorStoreIndex
@@ -102,6 +111,42 @@ def main() -> None:
                       "build_embedded": build_embedded, "update_embedded": update_embedded,
                       "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "times": times,
                       "recall5": hits / len(questions), "questions": len(questions)}))
+
+
+def given_vectors(args: argparse.Namespace) -> None:
+    """Search over rows whose vectors are given (``--rows``, ``--vectors``): build and question times, recall@5."""
+    import faiss
+    import numpy as np
+    from llama_index.core import Settings, StorageContext, VectorStoreIndex
+    from llama_index.core.schema import TextNode
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.vector_stores.faiss import FaissMapVectorStore
+
+    Settings.llm = None
+    Settings.embed_model = HuggingFaceEmbedding(model_name=args.model, device="cpu", embed_batch_size=64)
+    vectors = np.load(args.vectors)
+    t0 = time.perf_counter()
+    with open(args.rows, encoding="utf-8") as f:
+        nodes = [TextNode(id_=rec["id"], text=rec["text"], embedding=vec.tolist(),
+                          metadata={"title": rec["title"], "paragraph": rec["paragraph"]},
+                          excluded_embed_metadata_keys=["paragraph"], excluded_llm_metadata_keys=["paragraph"])
+                 for rec, vec in zip(map(json.loads, f), vectors, strict=True)]
+    store = FaissMapVectorStore(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1])))
+    index = VectorStoreIndex(nodes, storage_context=StorageContext.from_defaults(vector_store=store))
+    t_build = time.perf_counter() - t0
+    retriever = index.as_retriever(similarity_top_k=5)
+    questions = [json.loads(line) for line in open(args.questions, encoding="utf-8")]
+    questions = [q for q in questions if q.get("gold_ids") and not q.get("is_impossible")][:args.limit or None]
+    retriever.retrieve(questions[0]["question"])  # (the query model's first call)
+    times, hits = [], 0
+    for q in questions:
+        t = time.perf_counter()
+        got = retriever.retrieve(q["question"])
+        times.append(1000 * (time.perf_counter() - t))
+        hits += any(n.node.metadata["paragraph"] in q["gold_ids"] for n in got)
+    print(json.dumps({"build_s": t_build, "chunks": len(nodes), "times": times, "recall5": hits / len(questions),
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "ids": [[n.node.id_ for n in retriever.retrieve(q["question"])] for q in questions[:100]]}))
 
 
 if __name__ == "__main__":

@@ -101,6 +101,19 @@ def assert_same_as_full(index: haitirag.Index, corpus: Path, tmp_path: Path) -> 
         assert index.chunks[rows[c.chunk_id]] == c
         assert np.array_equal(mine[rows[c.chunk_id]], theirs[j]), c.chunk_id
     assert_consistent(index)
+    # BM25: the same live statistics, and every chunk scored as in the full build (terms taken from the postings)
+    assert index.keyword.size == full.keyword.size and index.keyword.avg_terms == pytest.approx(full.keyword.avg_terms)
+    assert live_df(index) == live_df(full)
+    for query in ("rainfall in Artibonite", "report number 4110", "port of Jacmel", "inspector filed", "bridge"):
+        mine_s, theirs_s = index.keyword.scores(query), full.keyword.scores(query)
+        for j, c in enumerate(full.chunks):
+            assert mine_s[rows[c.chunk_id]] == pytest.approx(theirs_s[j], rel=1e-6, abs=1e-9), (query, c.chunk_id)
+
+
+def live_df(index: haitirag.Index) -> dict[str, int]:
+    """Each term's live document frequency, by the term (ids differ between builds)."""
+    df = index.keyword.document_frequency()
+    return {t: int(df[i]) for t, i in index.keyword.vocab.items() if df[i] > 0}
 
 
 def check_segments(index: haitirag.Index, path: str) -> None:
@@ -194,3 +207,48 @@ def test_only_the_changed_documents_previous_versions_are_kept(long_corpus: Path
     title, chunks, vectors = previous.versions[changed.doc_id]
     old = next(d for d in first.documents.values() if d.path == "report.txt")
     assert title == old.title and len(chunks) == len(vectors) == len(inputs(first, "report.txt"))
+
+
+def test_an_edit_tokenizes_only_the_chunks_that_changed(long_corpus: Path, tmp_path: Path, path: str,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    """The keyword index takes the unchanged chunks' terms from the previous postings: only the new chunks are
+    tokenized (the same texts that are embedded), whichever way the build writes."""
+    from haitirag import keyword
+
+    first = haitirag.build_index(long_corpus, tmp_path / "index", model=HASH_MODEL)
+    target = long_corpus / "report.txt"
+    target.write_text(target.read_text(encoding="utf-8").replace(EDITED, FIXED), encoding="utf-8")
+    seen: list[str] = []
+    real = keyword.tokenize
+
+    def counting(texts: Sequence[str], stemmer: object = None) -> list[list[str]]:
+        seen.extend(texts)
+        return real(texts, stemmer)
+
+    monkeypatch.setattr(keyword, "tokenize", counting)
+    spy = Counting()
+    update_index(long_corpus, first.path, model=HASH_MODEL, embedder=spy)
+    assert 1 <= len(spy.texts) <= 2 and sorted(seen) == sorted(spy.texts)
+    monkeypatch.setattr(keyword, "tokenize", real)
+    assert_same_as_full(haitirag.load_index(first.path), long_corpus, tmp_path)
+
+
+def test_an_index_of_another_tokenizer_is_tokenized_again(long_corpus: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    """Terms are reused only from an index whose manifest names this tokenizer (an older one is read again)."""
+    from haitirag import keyword
+
+    first = haitirag.build_index(long_corpus, tmp_path / "index", model=HASH_MODEL)
+    assert first.manifest["keyword"]["tokenizer"] == keyword.TOKENIZER
+    monkeypatch.setattr(keyword, "TOKENIZER", "another")
+    target = long_corpus / "report.txt"
+    target.write_text(target.read_text(encoding="utf-8").replace(EDITED, FIXED), encoding="utf-8")
+    seen: list[str] = []
+    real = keyword.tokenize
+    monkeypatch.setattr(keyword, "tokenize", lambda texts, stemmer=None: seen.extend(texts) or real(texts, stemmer))
+    update_index(long_corpus, first.path, model=HASH_MODEL, embedder=Counting())
+    assert len(seen) == len(first)  # every chunk
+    index = haitirag.load_index(first.path)
+    assert index.manifest["keyword"]["tokenizer"] == "another"
+    monkeypatch.setattr(keyword, "tokenize", real)
+    assert_same_as_full(index, long_corpus, tmp_path)

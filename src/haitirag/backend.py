@@ -29,7 +29,7 @@ from .records import Chunk, Document
 
 if TYPE_CHECKING:
     from .columns import Chunks, Documents, Sentences
-    from .keyword import KeywordIndex
+    from .keyword import KeywordIndex, RowTerms
 
 __all__ = ["Filters", "FolderGeneration", "FolderStore", "Generation", "Store", "is_database", "open_store"]
 
@@ -197,6 +197,8 @@ class FolderStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.location = str(path)
+        # set by ``previous``: that generation and its chunks' rows by keyword text (``write`` takes their terms)
+        self._terms_from: tuple[FolderGeneration, dict[bytes, int]] | None = None
 
     def __repr__(self) -> str:
         return f"FolderStore({self.location!r})"
@@ -298,14 +300,40 @@ class FolderStore:
             yield docs[doc_id]
 
     def previous(self, manifest: dict[str, Any]) -> list[Previous]:
+        from .index import embed_text
         from .store import verify_files
         from .vectors import matrix
 
         verify_files(self.path, manifest, full=True)  # what is reused is checked in full
         old = self.load(manifest)
         vectors = matrix(old.vectors)
-        return [Previous(doc, sentences, chunks, vectors[rows])
-                for doc, sentences, rows, chunks in old.documents.everything()]
+        out: list[Previous] = []
+        rows_of: dict[bytes, int] = {}
+        for doc, sentences, rows, chunks in old.documents.everything():
+            out.append(Previous(doc, sentences, chunks, vectors[rows]))
+            for row, chunk in zip(rows, chunks, strict=True):
+                rows_of.setdefault(_text_key(embed_text(doc.title, chunk.text)), row)
+        if manifest.get("keyword") == _keyword_settings():  # the same tokenizer: ``write`` takes their terms
+            self._terms_from = (old, rows_of)
+        return out
+
+    def _known_terms(self, texts: list[str], vocab: dict[str, int]) -> RowTerms | None:
+        """The terms of the ``texts`` that were texts of the generation ``previous`` read (from its postings, so
+        they are not tokenized again); ``vocab`` becomes that generation's vocabulary (unused terms are dropped
+        after)."""
+        if self._terms_from is None:
+            return None
+        old, rows_of = self._terms_from
+        new_rows, old_rows = [], []
+        for i, text in enumerate(texts):
+            r = rows_of.get(_text_key(text))
+            if r is not None:
+                new_rows.append(i)
+                old_rows.append(r)
+        if not new_rows:
+            return None
+        vocab.update(old.keyword.vocab)
+        return _terms_of(old.keyword, new_rows, old_rows)
 
     def vector_type(self, index_type: str, n: int) -> str:
         from .vectors import resolve
@@ -323,7 +351,8 @@ class FolderStore:
         tmp = new_tmp_dir(self.path)
         try:
             vocab: dict[str, int] = {}
-            seg, postings = self._segment(tmp, docs, sentences, chunks, matrix, texts, index_type, vocab, lap)
+            known = self._known_terms(texts, vocab)
+            seg, postings = self._segment(tmp, docs, sentences, chunks, matrix, texts, index_type, vocab, lap, known)
             self._keyword_files(tmp, vocab, np.diff(postings.indptr))
             lap("keyword index")
             new = write_generation(self.path, tmp, {**manifest, "vectors": seg["vectors"], "segments": [seg],
@@ -345,7 +374,6 @@ class FolderStore:
         import shutil
 
         from .index import embed_text
-        from .keyword import tokenize
         from .store import generation_dir, new_tmp_dir, segment_dir, write_generation
         from .vectors import take
 
@@ -353,7 +381,7 @@ class FolderStore:
         gone = set(removed)
         base, base_seg = old.documents.parts[0], manifest["segments"][0]
         dead = [r for r in (base.find(doc_id) for doc_id in gone) if r is not None]
-        carried = [(doc, sents, doc_chunks, take(old.vectors, rows))  # the later segments' documents still live
+        carried = [(doc, sents, doc_chunks, take(old.vectors, rows), rows)  # the later segments' live documents
                    for doc, sents, rows, doc_chunks in old.documents.everything(old.documents.parts[1:])
                    if doc.doc_id not in gone]
         lap("read previous segments")
@@ -388,14 +416,23 @@ class FolderStore:
             segments = [first]
             df = np.load(generation_dir(self.path, manifest) / "df.npy", allow_pickle=False).astype(np.int64)
             # the first segment's live document frequencies lose the rows removed now (``find`` gives live rows)
-            gone_rows = [base.chunk_at + int(r) for local in dead for r in base.chunk_rows(local)]
-            gone_texts = [embed_text(old.documents.at(old.chunks.doc_rows[r]).title, old.chunks[r].text)
-                          for r in gone_rows]
-            for terms_of_row in tokenize(gone_texts):
-                df[[vocab[t] for t in set(terms_of_row)]] -= 1
-            if new_chunks:
+            gone_rows = np.unique(np.asarray([base.chunk_at + int(r) for local in dead for r in base.chunk_rows(local)],
+                                             dtype=np.int64))
+            np.subtract.at(df, old.keyword.row_terms(gone_rows).terms, 1)  # (a row's terms are distinct)
+            if new_chunks:  # terms read from the postings, not tokenized again: the carried rows', and those of the
+                # new documents' chunks that a removed row held (the unchanged chunks of an edited document)
+                old_rows = [r for c in carried for r in c[4]]
+                was = {_text_key(embed_text(old.documents.at(old.chunks.doc_rows[r]).title, old.chunks[r].text)): r
+                       for r in gone_rows.tolist()}
+                new_rows = list(range(len(old_rows)))
+                for i, text in enumerate(texts, start=len(old_rows)):
+                    r = was.get(_text_key(text))
+                    if r is not None:
+                        new_rows.append(i)
+                        old_rows.append(r)
+                terms = _terms_of(old.keyword, new_rows, old_rows) if old_rows else None
                 seg, _ = self._segment(tmp, new_docs, new_sentences, new_chunks, new_matrix,
-                                       carried_texts + list(texts), "flat", vocab, lap)
+                                       carried_texts + list(texts), "flat", vocab, lap, terms, compact=False)
                 segments.append(seg)
             self._keyword_files(tmp, vocab, df)
             lap("keyword index")
@@ -411,8 +448,9 @@ class FolderStore:
     @staticmethod
     def _segment(tmp: Path, docs: list[Document], sentences: dict[str, list[Span]], chunks: list[Chunk],
                  matrix: np.ndarray, texts: list[str], index_type: str, vocab: dict[str, int],
-                 lap: Lap) -> tuple[dict[str, Any], Any]:
-        """Write one segment folder into ``tmp``; its manifest entry and its postings (``vocab`` grows)."""
+                 lap: Lap, known: RowTerms | None = None, compact: bool = True) -> tuple[dict[str, Any], Any]:
+        """Write one segment folder into ``tmp``; its manifest entry and its postings (``vocab`` grows; the rows of
+        ``known`` are not tokenized, and with them, when ``compact``, terms no row holds are dropped)."""
         import uuid
 
         from . import vectors as dense
@@ -434,7 +472,14 @@ class FolderStore:
         write_columns(folder, docs, sentences, chunks)
         pause("records written")
         lap("write vectors and records")
-        postings = build_postings(texts, vocab)
+        postings = build_postings(texts, vocab, known=known)
+        if known is not None and compact:
+            from .keyword import compact as drop_unused
+
+            kept, postings = drop_unused(vocab, postings)
+            if kept is not vocab:
+                vocab.clear()
+                vocab.update(kept)
         postings.save(folder / "bm25")
         return seg, postings
 
@@ -451,10 +496,29 @@ class FolderStore:
         prune(self.path, keep)
 
 
-def _keyword_settings() -> dict[str, Any]:
-    from .keyword import K1, B
+def _terms_of(keyword: KeywordIndex, new_rows: Sequence[int], old_rows: Sequence[int]) -> RowTerms:
+    """New rows' terms: those of the old rows of ``keyword`` (same order; an old row may be taken twice)."""
+    from .keyword import RowTerms
 
-    return {"method": "lucene", "k1": K1, "b": B}
+    unique, at = np.unique(np.asarray(old_rows, dtype=np.int64), return_inverse=True)
+    got = keyword.row_terms(unique)
+    sizes, starts = np.diff(got.ptr)[at], got.ptr[:-1][at]
+    take = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(int(sizes.sum()))
+    return RowTerms(np.asarray(new_rows, dtype=np.int64), np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+                    got.terms[take], got.tf[take], got.lengths[at])
+
+
+def _text_key(text: str) -> bytes:
+    """A chunk's keyword text, as a key: 16 bytes of BLAKE2b (no collision to fear among a million chunks)."""
+    import hashlib
+
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+def _keyword_settings() -> dict[str, Any]:
+    from .keyword import K1, TOKENIZER, B
+
+    return {"method": "lucene", "k1": K1, "b": B, "tokenizer": TOKENIZER}
 
 
 def chunk_rows(chunks: Iterable[Chunk]) -> dict[str, int]:

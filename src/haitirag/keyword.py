@@ -24,13 +24,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["K1", "B", "KeywordIndex", "Postings", "QueryTerms", "build_postings", "tokenize"]
+__all__ = ["K1", "TOKENIZER", "B", "KeywordIndex", "Postings", "QueryTerms", "RowTerms", "build_postings", "compact",
+           "tokenize"]
 
 # bm25s.stopwords.STOPWORDS_EN (from NLTK; bm25s is MIT-licensed): what ``stopwords="en"`` removes
 STOPWORDS = frozenset(("a an and are as at be but by for if in into is it no not of on or such that the their then "
                        "there these they this to was will with").split())
 _WORDS = re.compile(r"(?u)\b\w\w+\b")
 K1, B = 1.5, 0.75  # bm25s's defaults
+TOKENIZER = "bm25s-en-snowball"  # recorded in the manifest: a build reuses stored terms only when it is the same
 POSTINGS = ("indptr", "rows", "tf", "lengths")
 
 
@@ -110,28 +112,59 @@ class Postings:
         return np.pad(counts, (0, terms - len(counts)))
 
 
-def build_postings(texts: Sequence[str], vocab: dict[str, int], batch: int = 20_000) -> Postings:
+@dataclass(frozen=True)
+class RowTerms:
+    """The terms of some rows already known (from a previous index's postings), so they are not tokenized again:
+    text ``rows[i]`` has the term ids ``terms[ptr[i]:ptr[i + 1]]`` (of the vocabulary being built) with counts
+    ``tf``, and ``lengths[i]`` terms in all."""
+
+    rows: np.ndarray  # int64, ascending
+    ptr: np.ndarray  # int64 (len(rows) + 1,)
+    terms: np.ndarray  # int64
+    tf: np.ndarray  # float32
+    lengths: np.ndarray  # int64
+
+
+def build_postings(texts: Sequence[str], vocab: dict[str, int], batch: int = 20_000,
+                   known: RowTerms | None = None) -> Postings:
     """The postings of ``texts`` (row i = text i), tokenized ``batch`` at a time; new terms are added to ``vocab``
-    (in place)."""
+    (in place). The rows of ``known`` are not tokenized: their terms are given (ids of ``vocab``)."""
     stemmer, n = _stemmer(), max(len(texts), 1)
-    keys, counts, lengths = [], [], []
-    for at in range(0, len(texts), batch):
-        tokens = tokenize(texts[at:at + batch], stemmer)
+    keys, counts = [], []
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    todo = np.arange(len(texts), dtype=np.int64)
+    if known is not None and len(known.rows):
+        per_row = np.diff(known.ptr)
+        keys.append(known.terms * n + np.repeat(known.rows, per_row))
+        counts.append(known.tf)
+        lengths[known.rows] = known.lengths
+        todo = np.setdiff1d(todo, known.rows, assume_unique=True)
+    for at in range(0, len(todo), batch):
+        rows = todo[at:at + batch]
+        tokens = tokenize([texts[r] for r in rows], stemmer)
         size = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
         ids = np.fromiter((vocab.setdefault(t, len(vocab)) for terms in tokens for t in terms), dtype=np.int64,
                           count=int(size.sum()))
-        key, count = np.unique(ids * n + np.repeat(np.arange(at, at + len(tokens), dtype=np.int64), size),
-                               return_counts=True)  # (term, row) pairs of the batch, and how often
+        key, count = np.unique(ids * n + np.repeat(rows, size), return_counts=True)  # (term, row) pairs, how often
         keys.append(key)
         counts.append(count)
-        lengths.append(size)
+        lengths[rows] = size
     key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
     order = np.argsort(key, kind="stable")  # by term, then row
     term, row = np.divmod(key[order], n)
     indptr = np.searchsorted(term, np.arange(len(vocab) + 1)).astype(np.int64)
     tf = (np.concatenate(counts)[order] if counts else np.zeros(0)).astype(np.float32)
-    return Postings(indptr, row.astype(np.int32), tf,
-                    (np.concatenate(lengths) if lengths else np.zeros(0)).astype(np.int32))
+    return Postings(indptr, row.astype(np.int32), tf, lengths.astype(np.int32))
+
+
+def compact(vocab: dict[str, int], postings: Postings) -> tuple[dict[str, int], Postings]:
+    """``vocab`` without the terms no row holds (left by a previous index's vocabulary), ids renumbered in order."""
+    held = np.diff(postings.indptr) > 0
+    if held.all():
+        return vocab, postings
+    terms = [t for t, i in sorted(vocab.items(), key=lambda kv: kv[1]) if held[i]]
+    indptr = np.concatenate([[0], np.cumsum(np.diff(postings.indptr)[held])]).astype(np.int64)
+    return {t: i for i, t in enumerate(terms)}, Postings(indptr, postings.rows, postings.tf, postings.lengths)
 
 
 class KeywordIndex(QueryTerms):
@@ -175,6 +208,29 @@ class KeywordIndex(QueryTerms):
                        for at, p in self.segments), np.zeros(len(self.vocab), dtype=np.int64))
         if not np.array_equal(counted, self.df):
             raise ValueError("BM25 document frequencies differ from the postings")
+
+    def row_terms(self, rows: np.ndarray) -> RowTerms:
+        """The term ids (this index's vocabulary) and counts of each of ``rows`` (ascending), from the postings."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, terms, tfs, lengths, held = [], [], [], [], 0
+        for at, p in self.segments:
+            local = rows[(rows >= at) & (rows < at + len(p.lengths))] - at
+            if not len(local):
+                continue
+            pick = np.zeros(len(p.lengths), dtype=bool)
+            pick[local] = True
+            sel = np.flatnonzero(pick[p.rows])
+            r = np.asarray(p.rows[sel], dtype=np.int64)
+            order = np.argsort(r, kind="stable")  # by row, then term (postings are by term, then row)
+            starts.append(np.searchsorted(r[order], local) + held)
+            terms.append(np.repeat(np.arange(len(p.indptr) - 1, dtype=np.int64), np.diff(p.indptr))[sel][order])
+            tfs.append(np.asarray(p.tf[sel], dtype=np.float32)[order])
+            lengths.append(np.asarray(p.lengths[local], dtype=np.int64))
+            held += len(r)
+        return RowTerms(rows, np.concatenate([*starts, [held]]).astype(np.int64),
+                        np.concatenate(terms) if terms else np.zeros(0, dtype=np.int64),
+                        np.concatenate(tfs) if tfs else np.zeros(0, dtype=np.float32),
+                        np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64))
 
     def document_frequency(self) -> np.ndarray:
         """Live chunks holding each term, by term id."""
