@@ -163,6 +163,37 @@ def test_incremental_add_modify_delete_rename(built: haitirag.Index, corpus: Pat
     assert again.manifest["generation"] == index.manifest["generation"]
 
 
+def test_an_edit_keeps_the_unchanged_chunks_vectors(tmp_path: Path, location: str):
+    """Both stores embed only the chunks of an edited long document whose text changed; the rest keep their
+    vectors (a database fetches the previous version's from its rows), and the index equals a full build's."""
+    from .test_chunk_reuse import EDITED, FIXED, Counting, long_text
+
+    corpus = tmp_path / "long"
+    corpus.mkdir()
+    report_file = corpus / "report.txt"
+    report_file.write_text("Weekly situation report\n\n" + long_text(), encoding="utf-8")
+    (corpus / "note.md").write_text("# Port notice\n\nThe port of Jacmel reopened on Monday.\n", encoding="utf-8")
+    first = haitirag.build_index(corpus, location, model=HASH_MODEL)
+    n = sum(1 for c in first.chunks if first.documents[c.doc_id].path == "report.txt")
+    assert n >= 8
+    report_file.write_text(report_file.read_text(encoding="utf-8").replace(EDITED, FIXED), encoding="utf-8")
+    spy = Counting()
+    report = update_index(corpus, location, model=HASH_MODEL, embedder=spy)
+    assert report.modified == ["report.txt"] and 1 <= report.chunks_embedded == len(spy.texts) <= 2
+    assert report.chunks_kept >= n - 2
+    index = haitirag.load_index(location)
+    full = haitirag.build_index(corpus, tmp_path / "full", model=HASH_MODEL, full=True)
+    mine = {(c.doc_id, c.start, c.end): c for c in index.chunks}
+    assert sorted(mine) == sorted((c.doc_id, c.start, c.end) for c in full.chunks)
+    query = "inspector filed report number 4110"
+    assert [(p.doc_id, p.start, p.end) for p in index.search(query, k=5, mode="dense")] == \
+        [(p.doc_id, p.start, p.end) for p in full.search(query, k=5, mode="dense")]
+    for mode in ("keyword", "hybrid"):  # BM25 statistics of the live chunks, as a full build counts them
+        assert [(p.doc_id, p.start) for p in index.search(query, k=5, mode=mode)] == \
+            [(p.doc_id, p.start) for p in full.search(query, k=5, mode=mode)]
+    check_spans(index)
+
+
 def test_refresh_follows_a_new_build(built: haitirag.Index, corpus: Path, location: str):
     served = haitirag.load_index(location)
     assert served.refresh() is False

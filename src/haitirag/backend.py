@@ -115,11 +115,13 @@ class Store(Protocol):
 
     def previous(self, manifest: dict[str, Any]) -> list[Previous]: ...
 
+    def chunk_vectors(self, doc_ids: Sequence[str]) -> dict[str, np.ndarray]: ...  # of ``previous``'s chunks, in order
+
     def vector_type(self, index_type: str, n: int) -> str: ...
 
     def write(self, manifest: dict[str, Any], docs: list[Document], sentences: dict[str, list[Span]],
               chunks: list[Chunk], matrix: np.ndarray, texts: list[str], fresh: Sequence[int], index_type: str,
-              lap: Lap) -> dict[str, Any]: ...
+              lap: Lap) -> dict[str, Any]: ...  # fresh: the rows whose vectors ``matrix`` holds for writing
 
     def prune(self, keep: set[str]) -> None: ...
 
@@ -334,6 +336,10 @@ class FolderStore:
             return None
         vocab.update(old.keyword.vocab)
         return _terms_of(old.keyword, new_rows, old_rows)
+
+    def chunk_vectors(self, doc_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Nothing to fetch: ``previous`` gives every document's vectors."""
+        return {}
 
     def vector_type(self, index_type: str, n: int) -> str:
         from .vectors import resolve

@@ -336,11 +336,13 @@ def _load_previous(store: Store, manifest: dict[str, Any] | None, model: str, se
     was = _previous_ids([d for d in docs if vec_key(d) not in by_vec], manifest.get("documents") or {})
     wanted = set(was.values())
     olds = {p.document.doc_id: p for p in old if p.document.doc_id in wanted}
+    fetched = store.chunk_vectors([w for w, p in olds.items() if p.vectors is None and p.chunks])  # (a database)
     versions: dict[str, Version] = {}
     for doc_id, w in was.items():
         p = olds.get(w)
-        if p is not None and p.vectors is not None and p.chunks:
-            versions[doc_id] = (p.document.title, p.chunks, p.vectors)
+        vectors = None if p is None else p.vectors if p.vectors is not None else fetched.get(w)
+        if p is not None and vectors is not None and len(vectors) == len(p.chunks) and p.chunks:
+            versions[doc_id] = (p.document.title, p.chunks, vectors)
     return _Previous(by_vec, versions), ""
 
 
@@ -486,7 +488,8 @@ def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "ind
                                 f"{len(texts)} texts")
         fields = _manifest_fields(docs, all_chunks, int(matrix.shape[1]), model, precision, settings, old_gen)
         try:
-            new = store.write(fields, docs, all_sentences, all_chunks, matrix, texts, todo, index_type, lap)
+            new = store.write(fields, docs, all_sentences, all_chunks, matrix, texts, sorted({*todo, *reused}),
+                              index_type, lap)
         except OSError as err:
             raise HaitiragError(f"could not write the new index in {store.location} ({err}); the previous index is "
                                 "unchanged: free disk space or fix the folder's permissions, then build again"

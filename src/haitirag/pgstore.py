@@ -270,6 +270,21 @@ class PgStore:
         return [Previous(_document(r), [(int(s), int(e)) for s, e in r[-1]], chunks.get(r[0], []), None)
                 for r in docs]
 
+    def chunk_vectors(self, doc_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The vectors of these documents' chunks, in ``previous``'s order (the previous versions of edited
+        documents: the build keeps those of their unchanged chunks)."""
+        import numpy as np
+        from pgvector.psycopg import register_vector
+
+        out: dict[str, list[np.ndarray]] = {}
+        with self.connection() as conn:
+            register_vector(conn)
+            for doc_id, vec in conn.execute(f"SELECT doc_id, embedding FROM {T}chunks WHERE doc_id = ANY(%s) "
+                                            "ORDER BY doc_id, start_char, id", (list(doc_ids),)):
+                out.setdefault(doc_id, []).append(np.asarray(vec.to_numpy() if hasattr(vec, "to_numpy") else vec,
+                                                             dtype=np.float32))
+        return {d: np.stack(v) for d, v in out.items()}
+
     def vector_type(self, index_type: str, n: int) -> str:
         return "flat" if index_type == "flat" else "hnsw"
 
@@ -328,7 +343,6 @@ class PgStore:
 
         dim = int(matrix.shape[1])
         fresh_set = set(fresh)
-        tokens = tokenize(texts)
         rows_of: dict[str, list[int]] = {}
         for i, c in enumerate(chunks):
             rows_of.setdefault(c.doc_id, []).append(i)
@@ -342,7 +356,7 @@ class PgStore:
             old_by_vec = {v: d for d, (v, _m) in old.items()}
             new_ids = {d.doc_id for d in docs}
             gone = [d for d in old if d not in new_ids]
-            insert_rows: list[int] = []  # chunk rows embedded now
+            insert_rows: list[int] = []  # chunk rows written from ``matrix`` (embedded now or kept by an edit)
             copy_from: list[tuple[str, str]] = []  # (new doc, old doc): same title and text, rows copied in SQL
             replace: list[str] = []  # documents whose old chunks go
             restamp: list[str] = []  # same chunks, other source/date
@@ -367,6 +381,8 @@ class PgStore:
                 else:  # a bug: neither embedded now nor found in the database
                     raise DatabaseError(f"internal error: no vectors for document {d.path}")
             n_chunks = {d: len(r) for d, r in rows_of.items()}
+            # only the rows written now are tokenized; the others keep their terms (the statistics are counted in SQL)
+            tokens = dict(zip(insert_rows, tokenize([texts[i] for i in insert_rows]), strict=True))
             with conn.cursor() as cur:
                 cur.executemany(
                     f"INSERT INTO {T}documents (doc_id, path, sha256, meta_key, vec_key, title, date, source, url, "
@@ -420,20 +436,20 @@ class PgStore:
                              f"(embedding vector_ip_ops) WITH (m = {HNSW['m']}, "
                              f"ef_construction = {HNSW['ef_construction']})")
             lap("vector index")
-            df = Counter(t for toks in tokens for t in set(toks))
             conn.execute(f"DELETE FROM {T}terms")
-            with conn.cursor().copy(f"COPY {T}terms (term, df) FROM STDIN") as copy:
-                for term, n in df.items():
-                    copy.write_row((term, n))
+            conn.execute(f"INSERT INTO {T}terms (term, df) SELECT t, count(*) FROM {T}chunks, "
+                         "LATERAL (SELECT DISTINCT unnest(terms) AS t) u GROUP BY t")
+            n_terms, total = conn.execute(f"SELECT (SELECT count(*) FROM {T}terms), "
+                                          f"(SELECT coalesce(sum(n_terms), 0) FROM {T}chunks)").fetchone()
             lap("keyword statistics")
-            total = sum(len(t) for t in tokens)
             n_rows = conn.execute(f"SELECT count(*) FROM {T}chunks").fetchone()[0]
             if n_rows != len(chunks):
                 raise DatabaseError(f"internal error: {n_rows} chunk rows written for {len(chunks)} chunks")
             out = {k: v for k, v in manifest.items() if k != "documents"}
             out["vectors"] = {"type": vec_type, "engine": "pgvector", **(HNSW if vec_type == "hnsw" else {})}
-            out["keyword"] = {"terms": len(df), "chunks": len(chunks), "avg_terms": total / len(chunks) if chunks
-                              else 0.0, "k1": K1, "b": B, "method": "lucene"}
+            out["keyword"] = {"terms": int(n_terms), "chunks": len(chunks),
+                              "avg_terms": int(total) / len(chunks) if chunks else 0.0, "k1": K1, "b": B,
+                              "method": "lucene"}
             out["format"], out["format_version"] = FORMAT, FORMAT_VERSION
             out["generation"] = hashlib.sha256(uuid.uuid4().bytes).hexdigest()[:12]
             out["created"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
