@@ -315,8 +315,8 @@ class FolderStore:
             out.append(Previous(doc, sentences, chunks, vectors[rows]))
             for row, chunk in zip(rows, chunks, strict=True):
                 rows_of.setdefault(_text_key(embed_text(doc.title, chunk.text)), row)
-        if manifest.get("keyword") == _keyword_settings():  # the same tokenizer: ``write`` takes their terms
-            self._terms_from = (old, rows_of)
+        if manifest.get("keyword") == _keyword_settings() and len(old.chunks) <= TERMS_FROM_MAX:
+            self._terms_from = (old, rows_of)  # the same tokenizer: ``write`` takes their terms
         return out
 
     def _known_terms(self, texts: list[str], vocab: dict[str, int]) -> RowTerms | None:
@@ -380,6 +380,7 @@ class FolderStore:
         import shutil
 
         from .index import embed_text
+        from .keyword import tokenize
         from .store import generation_dir, new_tmp_dir, segment_dir, write_generation
         from .vectors import take
 
@@ -422,14 +423,15 @@ class FolderStore:
             segments = [first]
             df = np.load(generation_dir(self.path, manifest) / "df.npy", allow_pickle=False).astype(np.int64)
             # the first segment's live document frequencies lose the rows removed now (``find`` gives live rows)
-            gone_rows = np.unique(np.asarray([base.chunk_at + int(r) for local in dead for r in base.chunk_rows(local)],
-                                             dtype=np.int64))
-            np.subtract.at(df, old.keyword.row_terms(gone_rows).terms, 1)  # (a row's terms are distinct)
+            gone_rows = [base.chunk_at + int(r) for local in dead for r in base.chunk_rows(local)]
+            gone_texts = [embed_text(old.documents.at(old.chunks.doc_rows[r]).title, old.chunks[r].text)
+                          for r in gone_rows]  # (a few rows: tokenized, not looked up in the first segment's postings)
+            for terms_of_row in tokenize(gone_texts):
+                df[[vocab[t] for t in set(terms_of_row)]] -= 1
             if new_chunks:  # terms read from the postings, not tokenized again: the carried rows', and those of the
                 # new documents' chunks that a removed row held (the unchanged chunks of an edited document)
                 old_rows = [r for c in carried for r in c[4]]
-                was = {_text_key(embed_text(old.documents.at(old.chunks.doc_rows[r]).title, old.chunks[r].text)): r
-                       for r in gone_rows.tolist()}
+                was = {_text_key(text): r for r, text in zip(gone_rows, gone_texts, strict=True)}
                 new_rows = list(range(len(old_rows)))
                 for i, text in enumerate(texts, start=len(old_rows)):
                     r = was.get(_text_key(text))
@@ -500,6 +502,10 @@ class FolderStore:
         from .store import prune
 
         prune(self.path, keep)
+
+
+TERMS_FROM_MAX = 200_000  # rows of a previous index whose terms a full write reads from its postings; a larger one
+# is merged rarely (edits append a segment) and is tokenized again in batches, holding memory down
 
 
 def _terms_of(keyword: KeywordIndex, new_rows: Sequence[int], old_rows: Sequence[int]) -> RowTerms:

@@ -223,7 +223,7 @@ class KeywordIndex(QueryTerms):
             r = np.asarray(p.rows[sel], dtype=np.int64)
             order = np.argsort(r, kind="stable")  # by row, then term (postings are by term, then row)
             starts.append(np.searchsorted(r[order], local) + held)
-            terms.append(np.repeat(np.arange(len(p.indptr) - 1, dtype=np.int64), np.diff(p.indptr))[sel][order])
+            terms.append(np.searchsorted(p.indptr, sel, side="right")[order] - 1)  # the term of each posting
             tfs.append(np.asarray(p.tf[sel], dtype=np.float32)[order])
             lengths.append(np.asarray(p.lengths[local], dtype=np.int64))
             held += len(r)
