@@ -311,12 +311,13 @@ class FolderStore:
         vectors = matrix(old.vectors)
         out: list[Previous] = []
         rows_of: dict[bytes, int] = {}
+        terms = manifest.get("keyword") == _keyword_settings() and len(old.chunks) <= TERMS_FROM_MAX  # same tokenizer
         for doc, sentences, rows, chunks in old.documents.everything():
             out.append(Previous(doc, sentences, chunks, vectors[rows]))
-            for row, chunk in zip(rows, chunks, strict=True):
+            for row, chunk in zip(rows, chunks, strict=True) if terms else ():
                 rows_of.setdefault(_text_key(embed_text(doc.title, chunk.text)), row)
-        if manifest.get("keyword") == _keyword_settings() and len(old.chunks) <= TERMS_FROM_MAX:
-            self._terms_from = (old, rows_of)  # the same tokenizer: ``write`` takes their terms
+        if terms:
+            self._terms_from = (old, rows_of)  # ``write`` takes these chunks' terms from the postings
         return out
 
     def _known_terms(self, texts: list[str], vocab: dict[str, int]) -> RowTerms | None:
