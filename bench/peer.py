@@ -42,7 +42,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -107,6 +109,22 @@ def edited(corpus: str, out: Path, every: int) -> Path:
     return out
 
 
+def searched(index: Any, questions: list[dict], mode: str, gold_of: Callable[[str], str]  # type: ignore[type-arg]
+             ) -> tuple[list[float], float, list[list[str]]]:
+    """Each question searched (k 5, encoded every time, as the peer does): ms per question, recall@5 (a result
+    whose ``gold_of(doc_id)`` is a gold id) and each question's result ids."""
+    index.search(questions[0]["question"], k=5)  # the query model loaded
+    times, hits, ids = [], 0, []
+    for q in questions:
+        index._query_vecs.clear()
+        t = time.perf_counter()
+        got = index.search(q["question"], k=5, mode=mode)
+        times.append(1000 * (time.perf_counter() - t))
+        hits += any(gold_of(p.doc_id) in q["gold_ids"] for p in got)
+        ids.append([p.doc_id for p in got])
+    return times, hits / len(questions), ids
+
+
 def ours(corpus: str, changed: Path, questions: list[dict], work: Path) -> dict:  # type: ignore[type-arg]
     from haitirag import build_index
     from haitirag.build import update_index
@@ -127,16 +145,9 @@ def ours(corpus: str, changed: Path, questions: list[dict], work: Path) -> dict:
     shutil.copy(corpus, mine)
     update_index(mine, work / "index")  # (back to the corpus the questions are asked of)
     index.refresh()
-    index.search(questions[0]["question"], k=5)  # the query model loaded
     for mode in ("hybrid", "dense"):
-        times, hits = [], 0
-        for q in questions:
-            index._query_vecs.clear()  # every question encoded, as the peer does
-            t = time.perf_counter()
-            got = index.search(q["question"], k=5, mode=mode)
-            times.append(1000 * (time.perf_counter() - t))
-            hits += any(p.doc_id in q["gold_ids"] for p in got)
-        out[mode] = {"times": times, "recall5": hits / len(questions)}
+        times, recall, _ = searched(index, questions, mode, lambda doc_id: doc_id)
+        out[mode] = {"times": times, "recall5": recall}
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -179,19 +190,8 @@ def search_at(args: argparse.Namespace, python: Path) -> None:
         build_s, _ = write(FolderStore(work / "index"), docs, chunks, matrix, texts, emb.name, "auto")
         index = load_index(work / "index")
         of = dict(zip((d.doc_id for d in docs), paragraph, strict=True))
-        index.search(questions[0]["question"], k=5)  # the query model loaded
-        mine, ids = {}, []
-        for mode in ("hybrid", "dense"):
-            times, hits = [], 0
-            for q in questions:
-                index._query_vecs.clear()  # every question encoded, as the peer does
-                t = time.perf_counter()
-                got = index.search(q["question"], k=5, mode=mode)
-                times.append(1000 * (time.perf_counter() - t))
-                hits += any(of[p.doc_id] in q["gold_ids"] for p in got)
-                if mode == "dense" and len(ids) < 100:
-                    ids.append([p.doc_id for p in got])
-            mine[mode] = (times, hits / len(questions))
+        mine = {mode: searched(index, questions, mode, of.__getitem__) for mode in ("hybrid", "dense")}
+        ids = mine["dense"][2][:100]
         kind = index.manifest["vectors"]["type"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -204,7 +204,7 @@ def search_at(args: argparse.Namespace, python: Path) -> None:
     print(f"| LlamaIndex + FAISS (dense) | exact (`IndexFlatIP`) | {peer['build_s']:.1f} | "
           f"{statistics.median(pt):.1f} / {pct(pt, 0.99):.1f} | {peer['recall5']:.3f} |")
     for mode in ("hybrid", "dense"):
-        t, r = mine[mode]
+        t, r, _ = mine[mode]
         print(f"| haitirag ({mode}) | {kind} | {build_s:.1f} | {statistics.median(t):.1f} / {pct(t, 0.99):.1f} "
               f"| {r:.3f} |")
     print(f"\n(dense top 5 shared with the peer's, first 100 questions: {same:.3f}; the peer's process "

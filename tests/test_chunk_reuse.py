@@ -209,16 +209,12 @@ def test_only_the_changed_documents_previous_versions_are_kept(long_corpus: Path
     assert title == old.title and len(chunks) == len(vectors) == len(inputs(first, "report.txt"))
 
 
-def test_an_edit_tokenizes_only_the_chunks_that_changed(long_corpus: Path, tmp_path: Path, path: str,
-                                                        monkeypatch: pytest.MonkeyPatch):
-    """The keyword index takes the unchanged chunks' terms from the previous postings: only the new chunks are
-    tokenized (the same texts that are embedded); an append also tokenizes the edited document's old chunks, to take
-    them out of the document frequencies. Never the other documents' chunks."""
+def tokenized_by_an_edit(corpus: Path, first: haitirag.Index, monkeypatch: pytest.MonkeyPatch
+                        ) -> tuple[list[str], Counting]:
+    """Edit the report, bring ``first`` up to date; the texts tokenized for BM25 meanwhile, and the embedder."""
     from haitirag import keyword
 
-    first = haitirag.build_index(long_corpus, tmp_path / "index", model=HASH_MODEL)
-    before = inputs(first, "report.txt")
-    target = long_corpus / "report.txt"
+    target = corpus / "report.txt"
     target.write_text(target.read_text(encoding="utf-8").replace(EDITED, FIXED), encoding="utf-8")
     seen: list[str] = []
     real = keyword.tokenize
@@ -227,15 +223,27 @@ def test_an_edit_tokenizes_only_the_chunks_that_changed(long_corpus: Path, tmp_p
         seen.extend(texts)
         return real(texts, stemmer)
 
-    monkeypatch.setattr(keyword, "tokenize", counting)
     spy = Counting()
-    update_index(long_corpus, first.path, model=HASH_MODEL, embedder=spy)
+    with monkeypatch.context() as m:
+        m.setattr(keyword, "tokenize", counting)
+        update_index(corpus, first.path, model=HASH_MODEL, embedder=spy)
+    return seen, spy
+
+
+def test_an_edit_tokenizes_only_the_chunks_that_changed(long_corpus: Path, tmp_path: Path, path: str,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    """The keyword index takes the unchanged chunks' terms from the previous postings: only the new chunks are
+    tokenized (the same texts that are embedded); an append also tokenizes the edited document's old chunks, to take
+    them out of the document frequencies. Never the other documents' chunks."""
+
+    first = haitirag.build_index(long_corpus, tmp_path / "index", model=HASH_MODEL)
+    before = inputs(first, "report.txt")
+    seen, spy = tokenized_by_an_edit(long_corpus, first, monkeypatch)
     assert 1 <= len(spy.texts) <= 2
     if path == "full write":
         assert sorted(seen) == sorted(spy.texts)
     else:
         assert set(spy.texts) <= set(seen) <= set(spy.texts) | set(before) and len(seen) < len(first)
-    monkeypatch.setattr(keyword, "tokenize", real)
     assert_same_as_full(haitirag.load_index(first.path), long_corpus, tmp_path)
 
 
@@ -247,31 +255,19 @@ def test_an_index_of_another_tokenizer_is_tokenized_again(long_corpus: Path, tmp
     first = haitirag.build_index(long_corpus, tmp_path / "index", model=HASH_MODEL)
     assert first.manifest["keyword"]["tokenizer"] == keyword.TOKENIZER
     monkeypatch.setattr(keyword, "TOKENIZER", "another")
-    target = long_corpus / "report.txt"
-    target.write_text(target.read_text(encoding="utf-8").replace(EDITED, FIXED), encoding="utf-8")
-    seen: list[str] = []
-    real = keyword.tokenize
-    monkeypatch.setattr(keyword, "tokenize", lambda texts, stemmer=None: seen.extend(texts) or real(texts, stemmer))
-    update_index(long_corpus, first.path, model=HASH_MODEL, embedder=Counting())
+    seen, _ = tokenized_by_an_edit(long_corpus, first, monkeypatch)
     assert len(seen) == len(first)  # every chunk
     index = haitirag.load_index(first.path)
     assert index.manifest["keyword"]["tokenizer"] == "another"
-    monkeypatch.setattr(keyword, "tokenize", real)
     assert_same_as_full(index, long_corpus, tmp_path)
 
 
 def test_a_large_previous_index_is_tokenized_again(long_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Above ``backend.TERMS_FROM_MAX`` rows a full write tokenizes every chunk (memory held down), same result."""
-    from haitirag import backend, keyword
+    from haitirag import backend
 
     first = haitirag.build_index(long_corpus, tmp_path / "index", model=HASH_MODEL)
     monkeypatch.setattr(backend, "TERMS_FROM_MAX", len(first) - 1)
-    target = long_corpus / "report.txt"
-    target.write_text(target.read_text(encoding="utf-8").replace(EDITED, FIXED), encoding="utf-8")
-    seen: list[str] = []
-    real = keyword.tokenize
-    monkeypatch.setattr(keyword, "tokenize", lambda texts, stemmer=None: seen.extend(texts) or real(texts, stemmer))
-    update_index(long_corpus, first.path, model=HASH_MODEL, embedder=Counting())
+    seen, _ = tokenized_by_an_edit(long_corpus, first, monkeypatch)
     assert len(seen) == len(first)
-    monkeypatch.setattr(keyword, "tokenize", real)
     assert_same_as_full(haitirag.load_index(first.path), long_corpus, tmp_path)

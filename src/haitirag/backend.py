@@ -483,7 +483,7 @@ class FolderStore:
         lap("write vectors and records")
         postings = build_postings(texts, vocab, known=known)
         if known is not None and compact:
-            from .keyword import compact as drop_unused
+            from .keyword import drop_unused
 
             kept, postings = drop_unused(vocab, postings)
             if kept is not vocab:

@@ -457,7 +457,7 @@ def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "ind
         report.documents_to_embed = len({all_chunks[i].doc_id for i in todo}) + int(spent[2])
         report.chunks_embedded = len(todo) + int(spent[0])
         report.chunks_reused = len(all_chunks) - report.chunks_embedded
-        report.chunks_kept = kept + int(spent[3])
+        report.chunks_kept = len(kept) + int(spent[3])
         from .index import embed_text
 
         titles = {d.doc_id: d.title for d in docs}
@@ -488,7 +488,7 @@ def update_index(corpus: str | Path = "corpus", index: str | Path | Store = "ind
                                 f"{len(texts)} texts")
         fields = _manifest_fields(docs, all_chunks, int(matrix.shape[1]), model, precision, settings, old_gen)
         try:
-            new = store.write(fields, docs, all_sentences, all_chunks, matrix, texts, sorted({*todo, *reused}),
+            new = store.write(fields, docs, all_sentences, all_chunks, matrix, texts, sorted(todo + kept),
                               index_type, lap)
         except OSError as err:
             raise HaitiragError(f"could not write the new index in {store.location} ({err}); the previous index is "
@@ -585,7 +585,7 @@ def _append(store: Any, manifest: dict[str, Any], docs: list[Document], keep: se
         matrix[todo] = fresh
     for row, vec in reused.items():
         matrix[row] = vec
-    spent[:] = [len(todo), embed_seconds, len({chunks[i].doc_id for i in todo}), kept]
+    spent[:] = [len(todo), embed_seconds, len({chunks[i].doc_id for i in todo}), len(kept)]
     at, per_doc = 0, chunk_rows(chunks)
     for d in add:  # what was done here serves a merge too (chunks are in document order)
         n = per_doc.get(d.doc_id, 0)
@@ -622,7 +622,7 @@ def _append(store: Any, manifest: dict[str, Any], docs: list[Document], keep: se
     report.wrote, report.generation = True, str(new["generation"])
     report.documents, report.chunks = len(docs), live_chunks
     report.documents_to_embed = int(spent[2])
-    report.chunks_embedded, report.chunks_reused, report.chunks_kept = len(todo), live_chunks - len(todo), kept
+    report.chunks_embedded, report.chunks_reused, report.chunks_kept = len(todo), live_chunks - len(todo), len(kept)
     report.embed_seconds = embed_seconds
     return report
 
@@ -665,9 +665,9 @@ def _read(corpus: str | Path, progress: bool, tell: Progress, reuse: Reuse | Non
 
 def _chunk_all(docs: list[Document], previous: _Previous | None, settings: ChunkSettings, emb: Embedder,
                progress: bool = False, tell: Progress | None = None,
-               ) -> tuple[dict[str, list[Span]], list[Chunk], list[int], dict[int, np.ndarray], int]:
-    """Sentences and chunks of every document (reused where possible), rows to embed, reused vectors, and how
-    many of those are chunks of changed documents (``_kept``)."""
+               ) -> tuple[dict[str, list[Span]], list[Chunk], list[int], dict[int, np.ndarray], list[int]]:
+    """Sentences and chunks of every document (reused where possible), rows to embed, reused vectors, and the rows
+    of those that are chunks of changed documents (``_kept``)."""
     from tqdm import tqdm
 
     from .chunking import Chunker
@@ -688,7 +688,7 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
     all_chunks: list[Chunk] = []
     todo: list[int] = []
     reused: dict[int, np.ndarray] = {}
-    kept = 0
+    kept: list[int] = []
     for doc in docs:
         reuse = previous.by_vec.get(vec_key(doc)) if previous else None
         if reuse is not None:
@@ -707,7 +707,7 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
                     reused[len(all_chunks) + j] = same[j]
                 else:
                     todo.append(len(all_chunks) + j)
-            kept += len(same)
+            kept += [len(all_chunks) + j for j in same]
             done += len(doc.text)
             at(0)
         all_sentences[doc.doc_id] = sents

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["K1", "TOKENIZER", "B", "KeywordIndex", "Postings", "QueryTerms", "RowTerms", "build_postings", "compact",
-           "tokenize"]
+__all__ = ["K1", "TOKENIZER", "B", "KeywordIndex", "Postings", "QueryTerms", "RowTerms", "build_postings",
+           "drop_unused", "tokenize"]
 
 # bm25s.stopwords.STOPWORDS_EN (from NLTK; bm25s is MIT-licensed): what ``stopwords="en"`` removes
 STOPWORDS = frozenset(("a an and are as at be but by for if in into is it no not of on or such that the their then "
@@ -157,7 +157,7 @@ def build_postings(texts: Sequence[str], vocab: dict[str, int], batch: int = 20_
     return Postings(indptr, row.astype(np.int32), tf, lengths.astype(np.int32))
 
 
-def compact(vocab: dict[str, int], postings: Postings) -> tuple[dict[str, int], Postings]:
+def drop_unused(vocab: dict[str, int], postings: Postings) -> tuple[dict[str, int], Postings]:
     """``vocab`` without the terms no row holds (left by a previous index's vocabulary), ids renumbered in order."""
     held = np.diff(postings.indptr) > 0
     if held.all():

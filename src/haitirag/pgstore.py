@@ -274,16 +274,13 @@ class PgStore:
         """The vectors of these documents' chunks, in ``previous``'s order (the previous versions of edited
         documents: the build keeps those of their unchanged chunks)."""
         import numpy as np
-        from pgvector.psycopg import register_vector
 
-        out: dict[str, list[np.ndarray]] = {}
+        out: dict[str, list[list[float]]] = {}
         with self.connection() as conn:
-            register_vector(conn)
-            for doc_id, vec in conn.execute(f"SELECT doc_id, embedding FROM {T}chunks WHERE doc_id = ANY(%s) "
+            for doc_id, vec in conn.execute(f"SELECT doc_id, embedding::real[] FROM {T}chunks WHERE doc_id = ANY(%s) "
                                             "ORDER BY doc_id, start_char, id", (list(doc_ids),)):
-                out.setdefault(doc_id, []).append(np.asarray(vec.to_numpy() if hasattr(vec, "to_numpy") else vec,
-                                                             dtype=np.float32))
-        return {d: np.stack(v) for d, v in out.items()}
+                out.setdefault(doc_id, []).append(vec)
+        return {d: np.asarray(v, dtype=np.float32) for d, v in out.items()}
 
     def vector_type(self, index_type: str, n: int) -> str:
         return "flat" if index_type == "flat" else "hnsw"
