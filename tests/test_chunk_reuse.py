@@ -48,11 +48,16 @@ FIXED = EDITED.replace("changed by", "fell by").replace("filed report", "signed 
 
 
 class Counting(HashEmbedder):
-    """The hash embedder, keeping every text it was asked to encode."""
+    """The hash embedder, keeping every text it was asked to encode, and to check the length of (``fits``)."""
 
     def __init__(self, dim: int = 64):
         super().__init__(dim)
         self.texts: list[str] = []
+        self.fitted: list[str] = []
+
+    def fits(self, text: str) -> bool:
+        self.fitted.append(text)
+        return super().fits(text)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         self.texts += list(texts)
@@ -142,6 +147,7 @@ def test_an_edit_embeds_only_the_chunks_that_changed(long_corpus: Path, tmp_path
     changed = [t for t in after if t not in set(before)]
     assert 1 <= len(changed) <= 2 < len(after)  # the chunk or two that hold the edit, not the document
     assert sorted(spy.texts) == sorted(changed)  # only those were embedded
+    assert spy.fitted and not set(spy.fitted) & set(before)  # the kept chunks' lengths were not checked again
     assert report.modified == [where] and not report.full and report.wrote
     assert report.chunks_embedded == len(changed) and report.documents_to_embed == 1
     assert report.chunks_kept == len(after) - len(changed)
@@ -204,9 +210,10 @@ def test_only_the_changed_documents_previous_versions_are_kept(long_corpus: Path
     assert previous is not None and not reason
     changed = next(d for d in docs if d.path == "report.txt")
     assert list(previous.versions) == [changed.doc_id]
-    title, chunks, vectors = previous.versions[changed.doc_id]
+    version = previous.versions[changed.doc_id]
     old = next(d for d in first.documents.values() if d.path == "report.txt")
-    assert title == old.title and len(chunks) == len(vectors) == len(inputs(first, "report.txt"))
+    assert version.document == old and version.sentences == first.sentences[old.doc_id]
+    assert len(version.chunks) == len(version.vectors) == len(inputs(first, "report.txt"))
 
 
 def tokenized_by_an_edit(corpus: Path, first: haitirag.Index, monkeypatch: pytest.MonkeyPatch

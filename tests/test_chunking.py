@@ -142,3 +142,61 @@ def test_an_index_split_by_another_splitter_is_rechunked(hash_index, corpus):
     index = haitirag.build_index(corpus, hash_index.path, model=HASH_MODEL)
     assert index.report is not None and index.report.full and index.report.chunks_reused == 0
     assert index.manifest["chunking"]["splitter"] == SPLITTER
+
+
+def edits_of(text: str) -> list[str]:
+    """``text`` edited as users edit reports: a sentence appended, one paragraph changed, one inserted, one deleted,
+    the title changed, a paragraph split in two."""
+    paras = text.split("\n\n")
+    mid = len(paras) // 2
+    return [
+        text + " An editor added this sentence.",
+        "\n\n".join([*paras[:mid], paras[mid].replace(".", ", officials said.", 1), *paras[mid + 1:]]),
+        "\n\n".join([*paras[:mid], "A new paragraph. It has two sentences.", *paras[mid:]]),
+        "\n\n".join(paras[:mid] + paras[mid + 1:]),
+        "A new headline\n\n" + "\n\n".join(paras[1:]),
+        text.replace(". ", ".\n\n", 1),
+    ]
+
+
+@pytest.mark.parametrize("max_tokens, overlap", [(200, 32), (30, 8)])
+def test_an_edit_keeps_the_unchanged_paragraphs_sentences_and_chunks_as_a_fresh_split(
+        max_tokens: int, overlap: int, monkeypatch: pytest.MonkeyPatch):
+    """``Chunker.split`` with the previous version gives what splitting the new text from scratch gives, and
+    runs the sentence splitter only on paragraphs that changed (long sentences cut as before: max_tokens 30)."""
+    from haitirag import chunking
+
+    from .conftest import SEED_CORPUS
+
+    report = next(SEED_CORPUS.glob("*.txt")).read_text(encoding="utf-8")
+    old = Document("r", report * 2)  # (paragraphs repeated: the same text twice)
+    chunker = Chunker(ChunkSettings(max_tokens=max_tokens, overlap_tokens=overlap))
+    previous = (old.text, chunker.sentences(old))
+    assert len(old.text.split("\n\n")) > 10
+    read: list[str] = []
+    real = chunking._sentences
+
+    def spy(plain: str, p0: int, p1: int) -> list[tuple[int, int]]:
+        read.append(plain[p0:p1])
+        return real(plain, p0, p1)
+
+    counts = []
+    for text in edits_of(old.text):
+        doc = Document("r", text)
+        monkeypatch.setattr(chunking, "_sentences", real)
+        fresh = chunker.sentences(doc), chunker.chunk(doc)
+        read.clear()
+        monkeypatch.setattr(chunking, "_sentences", spy)
+        assert chunker.split(doc, previous=previous) == fresh
+        before = {p.strip() for p in old.text.split("\n\n")}
+        assert all(piece not in before for piece in read), read  # only new paragraphs were split
+        counts.append(len(read))
+    assert counts[0] == 1 and counts[3] == 0 and max(counts) <= 2  # appended: the last paragraph; deleted: none
+
+
+def test_previous_sentences_that_do_not_cover_a_paragraph_are_not_reused():
+    doc = Document("r", "First sentence here. Second one.\n\nA paragraph. Another.")
+    chunker = Chunker()
+    for spans in ([(0, 5)], [(0, 20)], [(0, 20), (21, 32), (34, 46)], [(34, 46), (47, 55)], [(0, 60)],
+                  [(0, 25), (21, 32), (34, 46), (47, 55)]):
+        assert chunker.split(doc, previous=(doc.text, spans)) == (chunker.sentences(doc), chunker.chunk(doc))

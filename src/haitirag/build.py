@@ -58,7 +58,7 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total): "reading" fi
 # "embedding" chunks, "writing" (0 of 1, then 1 of 1); called as the work advances
 EMBED_STEP = 32  # chunks per progress update while embedding
 LISTED = 5  # names per kind of change in the summary
-APPEND_FROM = 10_000  # chunks in the first segment from which a build appends a segment (store.py), not rewriting
+APPEND_FROM = 1_000  # chunks in the first segment from which a build appends a segment (store.py), not rewriting
 DELTA_MAX = 20_000  # chunks the appended segment may hold (searched exactly) before the next build merges all
 REMOVED_MAX = 0.1  # share of the first segment's chunks removed or replaced from which the next build merges all
 
@@ -304,7 +304,14 @@ def index_status(corpus: str | Path = "corpus", index: str | Path = "index", mod
     return report
 
 
-Version = tuple[str, list[Chunk], "np.ndarray"]  # a document's previous version: title, chunks, their vectors
+@dataclass(frozen=True)
+class Version:
+    """A changed document's previous version: its unchanged paragraphs keep their sentences (``Chunker.split``),
+    its chunks of the same embedding input lend their vectors (``_kept``)."""
+    document: Document
+    sentences: list[Span]
+    chunks: list[Chunk]
+    vectors: np.ndarray
 
 
 @dataclass
@@ -342,7 +349,7 @@ def _load_previous(store: Store, manifest: dict[str, Any] | None, model: str, se
         p = olds.get(w)
         vectors = None if p is None else p.vectors if p.vectors is not None else fetched.get(w)
         if p is not None and vectors is not None and len(vectors) == len(p.chunks) and p.chunks:
-            versions[doc_id] = (p.document.title, p.chunks, vectors)
+            versions[doc_id] = Version(p.document, p.sentences, p.chunks, vectors)
     return _Previous(by_vec, versions), ""
 
 
@@ -561,7 +568,8 @@ def _append(store: Any, manifest: dict[str, Any], docs: list[Document], keep: se
     for doc_id, was in _previous_ids([d for d in add if vec_key(d) not in reuse], entries).items():
         rows = rows_of(was)
         if rows:
-            versions[doc_id] = (old.documents[was].title, [old.chunks[r] for r in rows], take(old.vectors, rows))
+            versions[doc_id] = Version(old.documents[was], old.sentences[was], [old.chunks[r] for r in rows],
+                                       take(old.vectors, rows))
     lap("load previous index")
     if add and len(reuse) < len(wanted):
         emb.dimension  # noqa: B018 -- load the model now, so its cost shows as its own stage
@@ -683,7 +691,13 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
         if tell:
             tell("chunking", done + chars, total)
 
-    chunker = Chunker(settings, fits=lambda doc, text: emb.fits(embed_text(doc.title, text)))
+    known: set[str] = set()  # embedding inputs of previous versions' chunks: they fit the model (same model)
+
+    def fits(doc: Document, text: str) -> bool:
+        full = embed_text(doc.title, text)
+        return full in known or emb.fits(full)
+
+    chunker = Chunker(settings, fits=fits)
     all_sentences: dict[str, list[Span]] = {}
     all_chunks: list[Chunk] = []
     todo: list[int] = []
@@ -699,9 +713,13 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
                 reused[len(all_chunks) + j] = vec
         else:
             at(0)
-            sents = chunker.sentences(doc, on_progress=at)
-            chunks = chunker.chunk(doc, sents)
-            same = _kept(doc, chunks, previous.versions.get(doc.doc_id) if previous else None)
+            version = previous.versions.get(doc.doc_id) if previous else None
+            known.clear()
+            if version is not None:
+                known.update(embed_text(version.document.title, c.text) for c in version.chunks)
+            sents, chunks = chunker.split(doc, on_progress=at,
+                                          previous=(version.document.text, version.sentences) if version else None)
+            same = _kept(doc, chunks, version)
             for j in range(len(chunks)):
                 if j in same:
                     reused[len(all_chunks) + j] = same[j]
@@ -717,19 +735,18 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
 
 
 def _kept(doc: Document, chunks: list[Chunk], version: Version | None) -> dict[int, np.ndarray]:
-    """The vectors ``doc``'s new ``chunks`` can take from its previous ``version`` (title, chunks, vectors), by
+    """The vectors ``doc``'s new ``chunks`` can take from its previous ``version``, by
     position: those whose embedding input (title and text) is the input of a chunk of that version."""
     if version is None:
         return {}
     from .index import embed_text
 
-    title, old_chunks, old_vectors = version
-    old = {embed_text(title, c.text): j for j, c in enumerate(old_chunks)}
+    old = {embed_text(version.document.title, c.text): j for j, c in enumerate(version.chunks)}
     same = {}
     for j, c in enumerate(chunks):
         k = old.get(embed_text(doc.title, c.text))
         if k is not None:
-            same[j] = old_vectors[k]
+            same[j] = version.vectors[k]
     return same
 
 

@@ -5,6 +5,8 @@ model, learned from a large corpus, ships pickle-free in the ``nltk-punkt-tokeni
 paragraph. Chosen over pysbd by ``bench/splitter.py``: better boundaries on a hand-checked sample, about 30
 times faster (``docs/scale.md``). ``SPLITTER`` names it in the index manifest's chunking settings, so an
 index split otherwise is re-chunked by the next build.
+Because the splitter reads one paragraph at a time, an edited document's paragraphs that are word for word in
+its previous version take their sentences from it (``Chunker.split``): the same spans, the splitter not run.
 
 A chunk holds ``max_tokens`` tiktoken tokens at most and repeats up to ``overlap_tokens`` of the
 previous chunk's last sentences. A sentence longer than a chunk is cut at word boundaries. Every
@@ -14,9 +16,10 @@ chunk satisfies ``doc.text[chunk.start:chunk.end] == chunk.text``.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -80,14 +83,11 @@ def _slices(plain: str, p0: int, p1: int) -> list[Span]:
     return out
 
 
-def split_sentences(text: str, on_progress: Callable[[int], None] | None = None) -> list[Span]:
-    """Sentence spans of ``text``: paragraphs at blank lines, then Punkt inside each paragraph (a paragraph
-    longer than ``SLICE`` characters in pieces cut after sentence ends).
-
-    The splitter reads a copy with control characters blanked (same length, so offsets carry over).
-    ``on_progress(characters done)`` is called after each paragraph or piece (a long document's progress)."""
+def pieces(text: str, on_progress: Callable[[int], None] | None = None) -> Iterator[Span]:
+    """The spans of ``text`` that the splitter reads one at a time: paragraphs at blank lines (trimmed), a
+    paragraph longer than ``SLICE`` characters in pieces cut after sentence ends. ``on_progress(characters
+    done)`` is called after each piece of a long paragraph and after each paragraph."""
     plain = CONTROL.sub(" ", text)
-    spans: list[Span] = []
     para_start = 0
     bounds = [(m.start(), m.end()) for m in PARAGRAPH.finditer(plain)] + [(len(plain), len(plain))]
     for p_end, next_start in bounds:
@@ -97,12 +97,20 @@ def split_sentences(text: str, on_progress: Callable[[int], None] | None = None)
             for a, b in _slices(plain, *para):
                 piece = _trim(plain, a, b)
                 if piece is not None:
-                    spans += _sentences(plain, *piece)
+                    yield piece
                 if on_progress is not None and b < p_end:
                     on_progress(b)
         if on_progress is not None:
             on_progress(p_end)
-    return spans
+
+
+def split_sentences(text: str, on_progress: Callable[[int], None] | None = None) -> list[Span]:
+    """Sentence spans of ``text``: Punkt inside each of its ``pieces`` (paragraphs, or pieces of a long one).
+
+    The splitter reads a copy with control characters blanked (same length, so offsets carry over).
+    ``on_progress`` as in ``pieces``."""
+    plain = CONTROL.sub(" ", text)
+    return [span for a, b in pieces(text, on_progress) for span in _sentences(plain, a, b)]
 
 
 def _sentences(plain: str, p0: int, p1: int) -> list[Span]:
@@ -113,6 +121,26 @@ def _sentences(plain: str, p0: int, p1: int) -> list[Span]:
         log.debug("sentence splitter failed (%s); keeping the paragraph whole", err)
         found = [(0, p1 - p0)]
     return [t for a, b in found if (t := _trim(plain, p0 + a, p0 + b))]
+
+
+def _sentences_by_piece(text: str, sentences: Sequence[Span]) -> dict[str, list[Span]]:
+    """The ``sentences`` of ``text`` grouped by the piece (``pieces``) that holds them: piece text -> spans
+    relative to it, for the pieces they cover from end to end with nothing but spaces between them."""
+    sents = sorted(sentences)
+    out: dict[str, list[Span]] = {}
+    i = 0
+    for a, b in pieces(text):
+        while i < len(sents) and sents[i][0] < a:  # (outside every piece: never reused)
+            i += 1
+        rel = []
+        while i < len(sents) and sents[i][1] <= b:
+            rel.append((sents[i][0] - a, sents[i][1] - a))
+            i += 1
+        piece = text[a:b]
+        if rel and rel[0][0] == 0 and rel[-1][1] == b - a and all(
+                e <= s and not piece[e:s].strip() for (_, e), (s, _) in itertools.pairwise(rel)):
+            out.setdefault(piece, rel)
+    return out
 
 
 def _encoding(name: str) -> Any:
@@ -157,34 +185,67 @@ class Chunker:
             return [span]
         return [p for half in ((s, mid), (mid, e)) if (t := _trim(text, *half)) for p in self._cut_long(text, t)]
 
-    def sentences(self, doc: Document, on_progress: Callable[[int], None] | None = None) -> list[Span]:
+    def sentences(self, doc: Document, on_progress: Callable[[int], None] | None = None,
+                  previous: tuple[str, Sequence[Span]] | None = None) -> list[Span]:
         """Sentence spans, with sentences longer than a chunk cut into pieces; ``on_progress`` as in
-        ``split_sentences``."""
-        out: list[Span] = []
-        for span in split_sentences(doc.text, on_progress):
-            if self.count(doc.text[span[0]:span[1]]) > self.settings.max_tokens:
-                out.extend(self._cut_long(doc.text, span))
-            else:
-                out.append(span)
-        return out
+        ``split_sentences``; ``previous`` as in ``split``."""
+        return self._counted(doc, on_progress, previous)[0]
 
-    def chunk(self, doc: Document, sentences: Sequence[Span] | None = None) -> list[Chunk]:
-        sents = list(sentences) if sentences is not None else self.sentences(doc)
-        counts = [self.count(doc.text[s:e]) + 1 for s, e in sents]
+    def split(self, doc: Document, on_progress: Callable[[int], None] | None = None,
+              previous: tuple[str, Sequence[Span]] | None = None) -> tuple[list[Span], list[Chunk]]:
+        """``doc``'s sentences and chunks. ``previous``: the text and ``sentences`` of an earlier version of the
+        document (an edit): its paragraphs found unchanged take their sentences from it instead of the splitter
+        (the same spans: the splitter reads one paragraph at a time)."""
+        sents, counts = self._counted(doc, on_progress, previous)
+        return sents, self.chunk(doc, sents, counts)
+
+    def _counted(self, doc: Document, on_progress: Callable[[int], None] | None,
+                 previous: tuple[str, Sequence[Span]] | None) -> tuple[list[Span], list[int | None]]:
+        """Sentences and, where counted already, their tokens."""
+        known = _sentences_by_piece(*previous) if previous else {}
+        plain = CONTROL.sub(" ", doc.text)
+        spans: list[Span] = []
+        counts: list[int | None] = []
+        for a, b in pieces(doc.text, on_progress):
+            old = known.get(doc.text[a:b])
+            if old is not None:  # (cut already where too long)
+                spans += [(a + s, a + e) for s, e in old]
+                counts += [None] * len(old)
+                continue
+            for span in _sentences(plain, a, b):
+                n = self.count(doc.text[span[0]:span[1]])
+                if n > self.settings.max_tokens:
+                    cut = self._cut_long(doc.text, span)
+                    spans += cut
+                    counts += [None] * len(cut)
+                else:
+                    spans.append(span)
+                    counts.append(n)
+        return spans, counts
+
+    def chunk(self, doc: Document, sentences: Sequence[Span] | None = None,
+              counts: Sequence[int | None] | None = None) -> list[Chunk]:
+        """Whole sentences packed into chunks (``sentences`` of ``doc`` and their token ``counts``, where known)."""
+        if sentences is None:
+            sentences, counts = self._counted(doc, None, None)
+        sents = list(sentences)
+        counts = counts or [None] * len(sents)
+        sizes = [(n if n is not None else self.count(doc.text[s:e])) + 1 for (s, e), n in zip(sents, counts,
+                                                                                               strict=True)]
         groups: list[tuple[int, int]] = []  # [first, last) sentence indices
         i = 0
         while i < len(sents):
             j, total = i, 0
-            while j < len(sents) and (j == i or total + counts[j] <= self.settings.max_tokens):
-                total += counts[j]
+            while j < len(sents) and (j == i or total + sizes[j] <= self.settings.max_tokens):
+                total += sizes[j]
                 j += 1
             groups.append((i, j))
             if j >= len(sents):
                 break
             back, k = 0, j
-            while k - 1 > i and back + counts[k - 1] <= self.settings.overlap_tokens:
+            while k - 1 > i and back + sizes[k - 1] <= self.settings.overlap_tokens:
                 k -= 1
-                back += counts[k]
+                back += sizes[k]
             i = k
         chunks: list[Chunk] = []
         for first, last in groups:
@@ -194,7 +255,8 @@ class Chunker:
     def _make(self, doc: Document, sents: Sequence[Span], first: int, last: int) -> list[Chunk]:
         start, end = sents[first][0], sents[last - 1][1]
         text = doc.text[start:end]
-        too_long = last - first > 1 and self.count(text) > self.settings.max_tokens
+        n = self.count(text)
+        too_long = last - first > 1 and n > self.settings.max_tokens
         if too_long or (self.fits is not None and not self.fits(doc, text)):
             if last - first > 1:
                 mid = (first + last) // 2
@@ -205,7 +267,7 @@ class Chunker:
                 return self._make(doc, words, 0, mid) + self._make(doc, words, mid, len(words))
             raise HaitiragError(f"a piece of {doc.path or doc.doc_id} cannot fit the model's input; "
                                 "lower --max-tokens")
-        return [Chunk(self.chunk_id(doc.doc_id, start, end), doc.doc_id, text, start, end, self.count(text))]
+        return [Chunk(self.chunk_id(doc.doc_id, start, end), doc.doc_id, text, start, end, n)]
 
     @staticmethod
     def chunk_id(doc_id: str, start: int, end: int) -> str:
