@@ -120,6 +120,20 @@ def main() -> None:
         best = min(best, time.perf_counter() - t)
     gemm_flops = 2 * rows * (4 * h * h + 2 * h * inter)
     rate = gemm_flops / best
+    torch_rates = {}
+    if args.bf16:  # the same products with torch, in fp32 and in bf16
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            tx, th, ti, to = (torch.from_numpy(m).to(dtype) for m in (x, w_h, w_i, w_o))
+            txi = tx @ ti
+            t_best = float("inf")
+            for _ in range(30):
+                t = time.perf_counter()
+                for _ in range(4):
+                    tx @ th
+                tx @ ti
+                txi @ to
+                t_best = min(t_best, time.perf_counter() - t)
+            torch_rates[name] = gemm_flops / t_best
 
     p50_f, p50_t = statistics.median(flops), statistics.median(times)
     print(f"\n{args.sample} questions of {args.questions}, index {args.index} ({len(index):,} chunks); reader on "
@@ -136,6 +150,8 @@ def main() -> None:
     print(f"| least time for those products at that rate, ms | {1000 * p50_f / rate:.0f} |")
     print(f"| sixty such questions (twenty users, three each): least time, s | {60 * p50_f / rate:.1f} |")
     if args.bf16:
+        print(f"| the same products with torch, fp32 / bf16, GFLOP/s | {torch_rates['fp32'] / 1e9:.0f} / "
+              f"{torch_rates['bf16'] / 1e9:.0f} |")
         print(f"\nThe reader on torch: fp32 p50 {1000 * statistics.median(pt_times['fp32']):.0f} ms, bf16 autocast p50 "
               f"{1000 * statistics.median(pt_times['bf16']):.0f} ms; bf16 chose another window for {changed_window} "
               f"and another span in the same window for {changed_span} of {len(qs)} questions; largest logit "
