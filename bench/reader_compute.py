@@ -27,6 +27,22 @@ import random
 import statistics
 import sys
 import time
+from typing import Any
+
+
+def fastest(x: Any, w_h: Any, w_i: Any, w_o: Any, rounds: int = 30) -> float:
+    """Seconds, best of ``rounds``, for one layer's products on a batch ``x`` (numpy or torch arrays): the four
+    attention projections (``w_h``), and the feed-forward in (``w_i``) and out (``w_o``)."""
+    xi = x @ w_i
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(4):
+            x @ w_h
+        x @ w_i
+        xi @ w_o
+        best = min(best, time.perf_counter() - t)
+    return best
 
 
 def main() -> None:
@@ -109,31 +125,12 @@ def main() -> None:
     rows = rd.BATCH * n
     x, w_h, w_i, w_o = (np.random.default_rng(0).standard_normal(s, dtype=np.float32)
                         for s in ((rows, h), (h, h), (h, inter), (inter, h)))
-    xi = x @ w_i
-    best = float("inf")
-    for _ in range(30):
-        t = time.perf_counter()
-        for _ in range(4):
-            x @ w_h
-        x @ w_i
-        xi @ w_o
-        best = min(best, time.perf_counter() - t)
     gemm_flops = 2 * rows * (4 * h * h + 2 * h * inter)
-    rate = gemm_flops / best
+    rate = gemm_flops / fastest(x, w_h, w_i, w_o)
     torch_rates = {}
     if args.bf16:  # the same products with torch, in fp32 and in bf16
         for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-            tx, th, ti, to = (torch.from_numpy(m).to(dtype) for m in (x, w_h, w_i, w_o))
-            txi = tx @ ti
-            t_best = float("inf")
-            for _ in range(30):
-                t = time.perf_counter()
-                for _ in range(4):
-                    tx @ th
-                tx @ ti
-                txi @ to
-                t_best = min(t_best, time.perf_counter() - t)
-            torch_rates[name] = gemm_flops / t_best
+            torch_rates[name] = gemm_flops / fastest(*(torch.from_numpy(m).to(dtype) for m in (x, w_h, w_i, w_o)))
 
     p50_f, p50_t = statistics.median(flops), statistics.median(times)
     print(f"\n{args.sample} questions of {args.questions}, index {args.index} ({len(index):,} chunks); reader on "
