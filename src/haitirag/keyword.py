@@ -147,14 +147,21 @@ def build_postings(texts: Sequence[str], vocab: dict[str, int], batch: int = 20_
                           count=int(size.sum()))
         key, count = np.unique(ids * n + np.repeat(rows, size), return_counts=True)  # (term, row) pairs, how often
         keys.append(key)
-        counts.append(count)
+        counts.append(count.astype(np.float32))
         lengths[rows] = size
+    # (one pair array at a time: a million chunks hold tens of millions of pairs)
     key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+    keys.clear()
+    tf = np.concatenate(counts) if counts else np.zeros(0, dtype=np.float32)
+    counts.clear()
     order = np.argsort(key, kind="stable")  # by term, then row
-    term, row = np.divmod(key[order], n)
-    indptr = np.searchsorted(term, np.arange(len(vocab) + 1)).astype(np.int64)
-    tf = (np.concatenate(counts)[order] if counts else np.zeros(0)).astype(np.float32)
-    return Postings(indptr, row.astype(np.int32), tf, lengths.astype(np.int32))
+    key = key[order]
+    tf = tf[order]
+    del order
+    row = (key % n).astype(np.int32)
+    key //= n  # (now the term of each pair)
+    indptr = np.searchsorted(key, np.arange(len(vocab) + 1)).astype(np.int64)
+    return Postings(indptr, row, tf, lengths.astype(np.int32))
 
 
 def drop_unused(vocab: dict[str, int], postings: Postings) -> tuple[dict[str, int], Postings]:
