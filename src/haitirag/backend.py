@@ -327,12 +327,7 @@ class FolderStore:
         if self._terms_from is None:
             return None
         old, rows_of = self._terms_from
-        new_rows, old_rows = [], []
-        for i, text in enumerate(texts):
-            r = rows_of.get(_text_key(text))
-            if r is not None:
-                new_rows.append(i)
-                old_rows.append(r)
+        new_rows, old_rows = _matched(texts, rows_of)
         if not new_rows:
             return None
         vocab.update(old.keyword.vocab)
@@ -433,12 +428,8 @@ class FolderStore:
                 # new documents' chunks that a removed row held (the unchanged chunks of an edited document)
                 old_rows = [r for c in carried for r in c[4]]
                 was = {_text_key(text): r for r, text in zip(gone_rows, gone_texts, strict=True)}
-                new_rows = list(range(len(old_rows)))
-                for i, text in enumerate(texts, start=len(old_rows)):
-                    r = was.get(_text_key(text))
-                    if r is not None:
-                        new_rows.append(i)
-                        old_rows.append(r)
+                new_rows, kept_rows = _matched(texts, was, start=len(old_rows))
+                new_rows, old_rows = list(range(len(old_rows))) + new_rows, old_rows + kept_rows
                 terms = _terms_of(old.keyword, new_rows, old_rows) if old_rows else None
                 seg, _ = self._segment(tmp, new_docs, new_sentences, new_chunks, new_matrix,
                                        carried_texts + list(texts), "flat", vocab, lap, terms, compact=False)
@@ -519,6 +510,18 @@ def _terms_of(keyword: KeywordIndex, new_rows: Sequence[int], old_rows: Sequence
     take = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(int(sizes.sum()))
     return RowTerms(np.asarray(new_rows, dtype=np.int64), np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
                     got.terms[take], got.tf[take], got.lengths[at])
+
+
+def _matched(texts: Sequence[str], rows_of: dict[bytes, int], start: int = 0) -> tuple[list[int], list[int]]:
+    """The rows (numbered from ``start``) of the ``texts`` that ``rows_of`` (``_text_key`` -> old row) holds, and
+    their old rows."""
+    new_rows, old_rows = [], []
+    for i, text in enumerate(texts, start=start):
+        r = rows_of.get(_text_key(text))
+        if r is not None:
+            new_rows.append(i)
+            old_rows.append(r)
+    return new_rows, old_rows
 
 
 def _text_key(text: str) -> bytes:

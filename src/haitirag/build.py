@@ -33,6 +33,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -312,6 +313,14 @@ class Version:
     sentences: list[Span]
     chunks: list[Chunk]
     vectors: np.ndarray
+
+    @cached_property
+    def inputs(self) -> dict[str, int]:
+        """Each chunk's embedding input (title and text) -> its position: such a chunk fits the model (same
+        model) and its vector is known."""
+        from .index import embed_text
+
+        return {embed_text(self.document.title, c.text): j for j, c in enumerate(self.chunks)}
 
 
 @dataclass
@@ -692,7 +701,7 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
         if tell:
             tell("chunking", done + chars, total)
 
-    known: set[str] = set()  # embedding inputs of previous versions' chunks: they fit the model (same model)
+    known: dict[str, int] = {}  # the embedding inputs of the document's previous version (``Version.inputs``)
 
     def fits(doc: Document, text: str) -> bool:
         full = embed_text(doc.title, text)
@@ -715,9 +724,7 @@ def _chunk_all(docs: list[Document], previous: _Previous | None, settings: Chunk
         else:
             at(0)
             version = previous.versions.get(doc.doc_id) if previous else None
-            known.clear()
-            if version is not None:
-                known.update(embed_text(version.document.title, c.text) for c in version.chunks)
+            known = version.inputs if version is not None else {}
             sents, chunks = chunker.split(doc, on_progress=at,
                                           previous=(version.document.text, version.sentences) if version else None)
             same = _kept(doc, chunks, version)
@@ -742,10 +749,9 @@ def _kept(doc: Document, chunks: list[Chunk], version: Version | None) -> dict[i
         return {}
     from .index import embed_text
 
-    old = {embed_text(version.document.title, c.text): j for j, c in enumerate(version.chunks)}
     same = {}
     for j, c in enumerate(chunks):
-        k = old.get(embed_text(doc.title, c.text))
+        k = version.inputs.get(embed_text(doc.title, c.text))
         if k is not None:
             same[j] = version.vectors[k]
     return same

@@ -83,11 +83,10 @@ def _slices(plain: str, p0: int, p1: int) -> list[Span]:
     return out
 
 
-def pieces(text: str, on_progress: Callable[[int], None] | None = None) -> Iterator[Span]:
-    """The spans of ``text`` that the splitter reads one at a time: paragraphs at blank lines (trimmed), a
-    paragraph longer than ``SLICE`` characters in pieces cut after sentence ends. ``on_progress(characters
-    done)`` is called after each piece of a long paragraph and after each paragraph."""
-    plain = CONTROL.sub(" ", text)
+def _pieces(plain: str, on_progress: Callable[[int], None] | None = None) -> Iterator[Span]:
+    """The spans of ``plain`` (a text with control characters blanked) that the splitter reads one at a time:
+    paragraphs at blank lines (trimmed), a paragraph longer than ``SLICE`` characters in pieces cut after sentence
+    ends. ``on_progress(characters done)`` is called after each piece of a long paragraph and after each paragraph."""
     para_start = 0
     bounds = [(m.start(), m.end()) for m in PARAGRAPH.finditer(plain)] + [(len(plain), len(plain))]
     for p_end, next_start in bounds:
@@ -105,12 +104,12 @@ def pieces(text: str, on_progress: Callable[[int], None] | None = None) -> Itera
 
 
 def split_sentences(text: str, on_progress: Callable[[int], None] | None = None) -> list[Span]:
-    """Sentence spans of ``text``: Punkt inside each of its ``pieces`` (paragraphs, or pieces of a long one).
+    """Sentence spans of ``text``: Punkt inside each of its ``_pieces`` (paragraphs, or pieces of a long one).
 
     The splitter reads a copy with control characters blanked (same length, so offsets carry over).
-    ``on_progress`` as in ``pieces``."""
+    ``on_progress`` as in ``_pieces``."""
     plain = CONTROL.sub(" ", text)
-    return [span for a, b in pieces(text, on_progress) for span in _sentences(plain, a, b)]
+    return [span for a, b in _pieces(plain, on_progress) for span in _sentences(plain, a, b)]
 
 
 def _sentences(plain: str, p0: int, p1: int) -> list[Span]:
@@ -124,12 +123,12 @@ def _sentences(plain: str, p0: int, p1: int) -> list[Span]:
 
 
 def _sentences_by_piece(text: str, sentences: Sequence[Span]) -> dict[str, list[Span]]:
-    """The ``sentences`` of ``text`` grouped by the piece (``pieces``) that holds them: piece text -> spans
+    """The ``sentences`` of ``text`` grouped by the piece (``_pieces``) that holds them: piece text -> spans
     relative to it, for the pieces they cover from end to end with nothing but spaces between them."""
     sents = sorted(sentences)
     out: dict[str, list[Span]] = {}
     i = 0
-    for a, b in pieces(text):
+    for a, b in _pieces(CONTROL.sub(" ", text)):
         while i < len(sents) and sents[i][0] < a:  # (outside every piece: never reused)
             i += 1
         rel = []
@@ -185,11 +184,10 @@ class Chunker:
             return [span]
         return [p for half in ((s, mid), (mid, e)) if (t := _trim(text, *half)) for p in self._cut_long(text, t)]
 
-    def sentences(self, doc: Document, on_progress: Callable[[int], None] | None = None,
-                  previous: tuple[str, Sequence[Span]] | None = None) -> list[Span]:
+    def sentences(self, doc: Document, on_progress: Callable[[int], None] | None = None) -> list[Span]:
         """Sentence spans, with sentences longer than a chunk cut into pieces; ``on_progress`` as in
-        ``split_sentences``; ``previous`` as in ``split``."""
-        return self._counted(doc, on_progress, previous)[0]
+        ``split_sentences``."""
+        return self._counted(doc, on_progress, None)[0]
 
     def split(self, doc: Document, on_progress: Callable[[int], None] | None = None,
               previous: tuple[str, Sequence[Span]] | None = None) -> tuple[list[Span], list[Chunk]]:
@@ -206,7 +204,7 @@ class Chunker:
         plain = CONTROL.sub(" ", doc.text)
         spans: list[Span] = []
         counts: list[int | None] = []
-        for a, b in pieces(doc.text, on_progress):
+        for a, b in _pieces(plain, on_progress):
             old = known.get(doc.text[a:b])
             if old is not None:  # (cut already where too long)
                 spans += [(a + s, a + e) for s, e in old]
