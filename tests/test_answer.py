@@ -248,6 +248,23 @@ def test_headlines_are_not_candidate_sentences(tmp_path):
     assert texts == ["Benin postponed the departure of its troops because funding had not arrived."]
 
 
+def test_the_sentence_cache_starts_over_without_losing_a_questions_sentences(hash_index: haitirag.Index,
+                                                                              monkeypatch: pytest.MonkeyPatch):
+    import haitirag.ranker as ranker_mod
+
+    full = ranker_mod.SentenceRanker(hash_index)
+    passages = hash_index.search("Who blocked the deployment?", k=3)
+    cands = full.candidates(passages)
+    assert len(cands) >= 3
+    keys = [(c.doc_id, c.start, c.end) for c in cands]
+    expected, _ = full._vectors(keys)
+    monkeypatch.setattr(ranker_mod, "CACHE_SENTENCES", len(keys) - 1)  # fewer than one question needs
+    small = ranker_mod.SentenceRanker(hash_index)
+    small._vectors(keys[:2])
+    vecs, _ = small._vectors(keys)  # overflows: the cache starts over with all of these (was a KeyError)
+    assert np.allclose(vecs, expected) and len(small._vec) == len(keys)
+
+
 def test_a_question_is_encoded_once_and_searched_with_the_same_vector(seed_index: haitirag.Index):
     emb = seed_index.embedder
     question = "Which Kenyan court ruled against the deployment of police?"  # asked by no other test

@@ -198,9 +198,10 @@ class SentenceRanker:
         """Sentence vectors and content-token vectors of each sentence (one model pass, cached)."""
         todo = [k for k in dict.fromkeys(keys) if k not in self._vec]
         if todo:
-            if len(self._vec) + len(todo) > CACHE_SENTENCES:
+            if len(self._vec) + len(todo) > CACHE_SENTENCES:  # start over: this call's sentences all encoded anew
                 self._vec.clear()
                 self._tv.clear()
+                todo = list(dict.fromkeys(keys))
             vecs, toks = encode_tokens(self.index.embedder, [self.index.documents[d].text[s:e] for d, s, e in todo],
                                        batch_size=ENCODE_BATCH)
             for key, v, (words, rows) in zip(todo, vecs, toks, strict=True):
