@@ -150,6 +150,36 @@ def test_training_runs_end_to_end_on_a_tiny_file(tmp_path: Path, capsys: pytest.
     assert trained_on(meta) == {"Super_Bowl_50"} and meta["training"]["previous"]["steps"] == 2
 
 
+def test_a_stage_on_the_windows_ask_reads_for_training_questions(tmp_path: Path):
+    import haitirag
+    from haitirag.train import main, read_paragraphs
+
+    from .conftest import HASH_MODEL
+
+    assert main(["--train", str(TINY_TRAIN), "--export", str(tmp_path / "tr")]) == 0
+    docs = [json.loads(line) for line in (tmp_path / "tr" / "corpus.jsonl").read_text().splitlines()]
+    qs = [json.loads(line) for line in (tmp_path / "tr" / "questions.jsonl").read_text().splitlines()]
+    paragraphs = list(read_paragraphs(TINY_TRAIN))
+    assert [d["id"] for d in docs] == ["River_Town#p0", "River_Town#p1", "Glass_Works#p0"]
+    assert [d["text"] for d in docs] == [p["context"] for p in paragraphs]
+    assert len(qs) == sum(len(p["qas"]) for p in paragraphs) == 7
+    by_id = {d["id"]: d for d in docs}
+    for q in qs:  # every answer lies in its gold paragraph
+        assert any(a in by_id[q["gold_ids"][0]]["text"] for a in q["answers"]) and q["article"] in q["gold_ids"][0]
+
+    haitirag.build_index(tmp_path / "tr" / "corpus.jsonl", tmp_path / "tr" / "index", model=HASH_MODEL)
+    out = tmp_path / "out"
+    assert main(["--train", str(TINY_TRAIN), "--out", str(out), "--questions", "0", "--windows", "4",
+                 "--windows-index", str(tmp_path / "tr" / "index"), "--max-steps", "1", "--batch-size", "4",
+                 "--threads", "1"]) == 0
+    windows = json.loads((out / "reader.json").read_text())["training"]["windows"]
+    # whole articles are drawn until there are 4 questions: River_Town has 5, Glass_Works 2
+    assert windows["articles"] in (["River_Town"], ["Glass_Works", "River_Town"])
+    assert windows["examples"] >= windows["questions"] >= 4 and windows["answerable_examples"] >= 1
+    with pytest.raises(SystemExit):  # --windows without its index is a usage error
+        main(["--train", str(TINY_TRAIN), "--windows", "4"])
+
+
 def test_entity_swapped_questions_are_unanswerable_copies():
     import random
 

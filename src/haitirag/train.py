@@ -13,6 +13,11 @@ Examples, for each sampled training question (sentences split with the pipeline'
 ``--init`` continues from a trained reader and ``--skip`` leaves out the first questions of the seeded
 sample, so a second stage trains on questions the first never saw.
 
+``--windows N`` adds the windows ``ask`` itself reads for N training questions (retrieval over the whole
+training file, then the first stage): the answering window among its real competitors, which the
+hand-picked negatives above only approximate. It needs the training file indexed once: ``--export DIR``,
+then ``haitirag build --corpus DIR/corpus.jsonl --index DIR/index``.
+
 The model is trained with ``transformers.Trainer`` (span cross-entropy, SQuAD 2.0-style null answer at
 [CLS]); the word-embedding matrix stays frozen and is not shipped. ``--eval`` reports exact-match / F1 of
 the best span over the gold paragraph's windows on SQuAD v1.1 dev questions (the reader given the
@@ -29,6 +34,7 @@ import random
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +44,7 @@ import numpy as np
 
 from .reader import FROZEN, MAX_LENGTH, Reader, build_model, load_tokenizer, sha256_file, window_bounds
 
-__all__ = ["Example", "make_examples", "retrieved_examples", "train", "trained_on"]
+__all__ = ["Example", "export_corpus", "make_examples", "retrieved_examples", "train", "trained_on"]
 
 log = logging.getLogger(__name__)
 
@@ -181,10 +187,35 @@ def _find(window: str, answers: Sequence[str]) -> tuple[int, int] | None:
     return None
 
 
+def export_corpus(train_file: str | Path, out: str | Path) -> tuple[Path, Path]:
+    """The training file in the development sets' format: ``corpus.jsonl`` (one paragraph a document, id
+    ``<title>#p<i>``) and ``questions.jsonl`` (with ``gold_ids``), so that ``haitirag build`` can index it
+    and ``retrieved_examples`` read the windows ``ask`` would read for training questions."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seen: dict[str, int] = {}
+    with open(out / "corpus.jsonl", "w", encoding="utf-8") as fc, \
+            open(out / "questions.jsonl", "w", encoding="utf-8") as fq:
+        for p in read_paragraphs(train_file):
+            title = str(p.get("title", ""))
+            i = seen[title] = seen.get(title, -1) + 1
+            doc = f"{title}#p{i}"
+            fc.write(json.dumps({"id": doc, "title": title.replace("_", " "), "text": p["context"],
+                                 "article": title, "paragraph_index": i}) + "\n")
+            for q in p.get("qas", []):
+                answers = list(dict.fromkeys(a["text"] for a in q.get("answers", []) if a["text"].strip()))
+                if answers:
+                    fq.write(json.dumps({"id": q["id"], "question": q["question"], "answers": answers,
+                                         "gold_ids": [doc], "is_impossible": False, "article": title}) + "\n")
+    return out / "corpus.jsonl", out / "questions.jsonl"
+
+
 def retrieved_examples(index_path: str | Path, questions_file: str | Path, part: int, parts: int = 4,
-                       negatives: int = 6) -> tuple[list[Example], list[str]]:
+                       negatives: int = 6, sample: int | None = None,
+                       seed: int = 0) -> tuple[list[Example], list[str]]:
     """Examples from the windows the answerer reads at question time, for the development questions of the
-    articles in ``part`` (``evaluate.article_part``), and those articles.
+    articles in ``part`` (``evaluate.article_part``; ``parts=1``: every article), and those articles;
+    ``sample``: only the questions of whole articles drawn with ``seed`` until there are that many.
 
     For each question: hybrid retrieval, then the first stage's best windows (``Answerer.windows``), as
     ``ask`` reads them. A window of a gold paragraph holding a gold answer gives that span; a window holding
@@ -197,6 +228,19 @@ def retrieved_examples(index_path: str | Path, questions_file: str | Path, part:
     from .evaluate import article_part, contains_answer
 
     recs = [r for r in read_paragraphs(questions_file) if article_part(str(r.get("article", "")), parts) == part]
+    if sample is not None and sample < len(recs):
+        # whole articles, drawn with seed until there are enough questions: an article's questions retrieve
+        # mostly its own paragraphs, whose sentences the first stage then encodes once (190 -> ~40 ms a question)
+        arts = sorted({str(r.get("article", "")) for r in recs})
+        random.Random(seed).shuffle(arts)
+        count = Counter(str(r.get("article", "")) for r in recs)
+        drawn: set[str] = set()
+        for art in arts:
+            if sum(count[a] for a in drawn) >= sample:
+                break
+            drawn.add(art)
+        recs = sorted((r for r in recs if str(r.get("article", "")) in drawn),
+                      key=lambda r: (str(r.get("article", "")), str(r.get("gold_ids"))))
     index = load_index(index_path)
     answerer = Answerer(index)
     out: list[Example] = []
@@ -214,7 +258,7 @@ def retrieved_examples(index_path: str | Path, questions_file: str | Path, part:
                 out.append(Example(question, text, *span))
         out.extend(negs[:negatives if not answers else 2])
         if n % 250 == 0 or n == len(recs):
-            log.info("development questions: %d / %d read, %d examples, %.0f s", n, len(recs), len(out),
+            log.info("questions: %d / %d read, %d examples, %.0f s", n, len(recs), len(out),
                      time.time() - t0)
     return out, sorted({str(r.get("article", "")) for r in recs})
 
@@ -288,7 +332,8 @@ def train(train_file: str | Path, out: str | Path, questions: int = 20000, epoch
           batch_size: int = 32, lr: float = 1e-4, seed: int = 0, threads: int | None = None,
           max_steps: int = -1, init: str | Path | None = None, skip: int = 0, far_rate: float = 1.0,
           swap_rate: float = 0.0, dev_index: str | Path | None = None, dev_questions: str | Path | None = None,
-          dev_part: int = 2, precision: str = "auto") -> tuple[Path, dict[str, Any]]:
+          dev_part: int = 2, precision: str = "auto", windows_index: str | Path | None = None,
+          windows: int = 0) -> tuple[Path, dict[str, Any]]:
     import torch
     from transformers import Trainer, TrainingArguments, set_seed
 
@@ -301,8 +346,19 @@ def train(train_file: str | Path, out: str | Path, questions: int = 20000, epoch
     bf16 = precision == "bf16" or (precision == "auto" and (torch.cuda.is_available() or cpu_has_bf16()))
     set_seed(seed)
     t0 = time.time()
-    paragraphs = list(read_paragraphs(train_file))
-    examples = make_examples(paragraphs, questions, seed=seed, skip=skip, far_rate=far_rate, swap_rate=swap_rate)
+    examples = []
+    if questions > 0:
+        examples = make_examples(list(read_paragraphs(train_file)), questions, seed=seed, skip=skip,
+                                 far_rate=far_rate, swap_rate=swap_rate)
+    read: dict[str, Any] | None = None
+    if windows > 0:
+        if not windows_index:
+            raise ValueError("--windows needs --windows-index (an index of the training file, --export)")
+        qfile = Path(windows_index).parent / "questions.jsonl"
+        more, arts = retrieved_examples(windows_index, qfile, part=0, parts=1, sample=windows, seed=seed)
+        read = {"questions": len({e.question for e in more}), "articles": arts, "examples": len(more),
+                "answerable_examples": sum(e.answer_start is not None for e in more)}
+        examples += more
     dev: dict[str, Any] | None = None
     if dev_questions:
         if not dev_index:
@@ -312,7 +368,7 @@ def train(train_file: str | Path, out: str | Path, questions: int = 20000, epoch
                "articles": articles, "examples": len(more), "answerable_examples": sum(e.answer_start is not None
                                                                                        for e in more)}
         examples += more
-        random.Random(seed).shuffle(examples)
+    random.Random(seed).shuffle(examples)
     tok = load_tokenizer()
     feats = encode_examples(tok, examples)
     n_pos = sum(f["start_positions"] > 0 for f in feats)
@@ -341,7 +397,7 @@ def train(train_file: str | Path, out: str | Path, questions: int = 20000, epoch
             "training": {"file": Path(train_file).name, "questions": questions, "examples": len(feats),
                          "answerable_examples": int(n_pos), "epochs": epochs, "batch_size": batch_size, "lr": lr,
                          "seed": seed, "skip": skip, "far_rate": far_rate, "swap_rate": swap_rate,
-                         "init": str(init) if init else None, "previous": previous, "dev": dev,
+                         "init": str(init) if init else None, "previous": previous, "dev": dev, "windows": read,
                          "steps": int(result.global_step),
                          "final_loss": float(result.training_loss), "seconds": round(seconds),
                          "torch_threads": torch.get_num_threads(), "precision": "bf16" if bf16 else "fp32",
@@ -401,6 +457,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dev-index", metavar="IDX", help="an index of the development questions' corpus")
     p.add_argument("--dev-part", type=int, default=2, choices=range(4),
                    help="the articles whose evaluate.article_part is this (2: not held out, not calibration)")
+    p.add_argument("--export", metavar="DIR", help="write the training file as DIR/corpus.jsonl and "
+                   "DIR/questions.jsonl and exit; then: haitirag build --corpus DIR/corpus.jsonl --index DIR/index")
+    p.add_argument("--windows", type=int, default=0, metavar="N", help="also train on the windows ask reads for N "
+                   "sampled training questions (needs --windows-index)")
+    p.add_argument("--windows-index", metavar="IDX", help="an index of the training file written by --export "
+                   "(its questions.jsonl beside it)")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                    help="auto: bf16 autocast on a GPU or a CPU with native bfloat16, else fp32")
     p.add_argument("--eval", metavar="DIR", help="SQuAD dev folder (corpus.jsonl, questions-dev.jsonl) for EM/F1")
@@ -409,10 +471,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.dev_questions and not a.dev_index:
         p.error("--dev-questions needs --dev-index IDX: an index of their corpus "
                 "(haitirag build --corpus CORPUS.jsonl --index IDX)")
+    if a.windows and not a.windows_index:
+        p.error("--windows needs --windows-index IDX: python -m haitirag.train --train FILE --export DIR, then "
+                "haitirag build --corpus DIR/corpus.jsonl --index DIR/index")
+    if a.export:
+        for f in export_corpus(a.train, a.export):
+            print(f"wrote {f}")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     path, meta = train(a.train, a.out, a.questions, a.epochs, a.batch_size, a.lr, a.seed, a.threads, a.max_steps,
                        a.init, a.skip, a.far_rate, a.swap_rate, a.dev_index, a.dev_questions, a.dev_part,
-                       a.precision)
+                       a.precision, a.windows_index, a.windows)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {meta['training']['seconds']} s, "
           f"final loss {meta['training']['final_loss']:.3f}")
     if a.eval:
