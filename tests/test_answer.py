@@ -263,6 +263,8 @@ def test_the_sentence_cache_starts_over_without_losing_a_questions_sentences(has
     small._vectors(keys[:2])
     vecs, _ = small._vectors(keys)  # overflows: the cache starts over with all of these (was a KeyError)
     assert np.allclose(vecs, expected) and len(small._vec) == len(keys)
+    small._tokens(keys[:2])
+    assert small._tokens(keys) == full._tokens(keys) and len(small._tok) == len(keys)  # bounded the same way
 
 
 def test_a_question_is_encoded_once_and_searched_with_the_same_vector(seed_index: haitirag.Index):

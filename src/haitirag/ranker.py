@@ -162,7 +162,8 @@ class Candidate:
 
 
 class SentenceRanker:
-    """Scores candidate sentences; caches sentence vectors and tokens per index (they never change)."""
+    """Scores candidate sentences; caches sentence vectors and tokens per index (they never change), each
+    cache at most about ``CACHE_SENTENCES`` sentences."""
 
     def __init__(self, index: Index):
         self.index = index
@@ -188,6 +189,9 @@ class SentenceRanker:
         from .keyword import tokenize
 
         todo = [k for k in dict.fromkeys(keys) if k not in self._tok]
+        if todo and len(self._tok) + len(todo) > CACHE_SENTENCES:  # bounded like the vectors
+            self._tok.clear()
+            todo = list(dict.fromkeys(keys))
         if todo:
             texts = [self.index.documents[d].text[s:e] for d, s, e in todo]
             for key, toks in zip(todo, tokenize(texts, self.index.keyword.stemmer), strict=True):
