@@ -212,11 +212,14 @@ def calibrate(args: argparse.Namespace) -> None:
                        for w in wins_all])
         print(f"| {lam:.2f} | {ok[fit11].mean():.3f} | {ok[out11].mean():.3f} |")
     # how many first-stage candidates the reader needs to read (answer.READ): the best of the first r windows
-    print("\nreader windows (v1.1, never refusing, one sentence): | read | fitted half | held-out half |")
+    print("\nreader windows (v1.1, never refusing, one sentence): | read | fitted half | held-out half | "
+          "some window holds the answer: fitted | held-out |")
     wins = [it.get("windows") or [] for it in i11]
     for r in range(1, max((len(w) for w in wins), default=0) + 1):
         ok = np.array([bool(w) and bool(max(w[:r], key=lambda x: x[0])[1]) for w in wins])
-        print(f"| {r} | {ok[fit11].mean():.3f} | {ok[out11].mean():.3f} |")
+        some = np.array([any(x[1] for x in w[:r]) for w in wins])
+        print(f"| {r} | {ok[fit11].mean():.3f} | {ok[out11].mean():.3f} | {some[fit11].mean():.3f} "
+              f"| {some[out11].mean():.3f} |")
     if args.write:
         meta_path = READER_PATH.with_suffix(".json")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
