@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -247,6 +248,32 @@ def test_development_examples_are_the_windows_ask_reads(tmp_path: Path):
     unanswerable = [e for e in examples if not by_q[e.question]["answers"]]
     assert unanswerable and len(unanswerable) <= 3 and all(e.answer_start is None for e in unanswerable)
     assert any(e.answer_start is not None for e in examples)
+
+
+def test_questions_asked_without_their_paragraph_give_only_no_answer_windows(tmp_path: Path):
+    import haitirag
+    from haitirag.evaluate import contains_answer
+    from haitirag.train import retrieved_examples
+
+    from .conftest import HASH_MODEL
+
+    mini = DATA / "squad-mini"
+    index = haitirag.build_index(mini / "corpus.jsonl", tmp_path / "index", model=HASH_MODEL)
+    recs = [json.loads(line) for line in (mini / "questions.jsonl").read_text().splitlines() if '"turns"' not in line]
+    by_q = {r["question"]: r for r in recs if r.get("answers") and r.get("gold_ids")}
+    assert by_q
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    kept, _ = retrieved_examples(tmp_path / "index", questions, part=0, parts=1)
+    hidden, _ = retrieved_examples(tmp_path / "index", questions, part=0, parts=1, negatives=3, unanswerable=1.0)
+    assert any(e.answer_start is not None for e in kept)  # asked with their paragraph, they have answers
+    asked = [e for e in hidden if e.question in by_q]
+    assert asked and all(e.answer_start is None for e in asked)
+    for e in asked:
+        assert not contains_answer(e.window, by_q[e.question]["answers"])
+        assert not any(e.window in index.documents[g].text for g in by_q[e.question]["gold_ids"])  # not its own
+    per_question = Counter(e.question for e in asked)
+    assert max(per_question.values()) <= 3
 
 
 def test_the_development_articles_a_reader_trained_on_are_known_through_its_chain():

@@ -16,7 +16,9 @@ sample, so a second stage trains on questions the first never saw.
 ``--windows N`` adds the windows ``ask`` itself reads for N training questions (retrieval over the whole
 training file, then the first stage): the answering window among its real competitors, which the
 hand-picked negatives above only approximate. It needs the training file indexed once: ``--export DIR``,
-then ``haitirag build --corpus DIR/corpus.jsonl --index DIR/index``.
+then ``haitirag build --corpus DIR/corpus.jsonl --index DIR/index``. ``--windows-unanswerable RATE`` asks
+that share of them as if their paragraph were not indexed: the windows then read are all "no answer"
+examples, the unanswerable questions SQuAD v1.1 train lacks, among the passages most like them.
 
 The model is trained with ``transformers.Trainer`` (span cross-entropy, SQuAD 2.0-style null answer at
 [CLS]); the word-embedding matrix stays frozen and is not shipped. ``--eval`` reports exact-match / F1 of
@@ -211,11 +213,15 @@ def export_corpus(train_file: str | Path, out: str | Path) -> tuple[Path, Path]:
 
 
 def retrieved_examples(index_path: str | Path, questions_file: str | Path, part: int, parts: int = 4,
-                       negatives: int = 6, sample: int | None = None,
-                       seed: int = 0) -> tuple[list[Example], list[str]]:
+                       negatives: int = 6, sample: int | None = None, seed: int = 0,
+                       unanswerable: float = 0.0) -> tuple[list[Example], list[str]]:
     """Examples from the windows the answerer reads at question time, for the development questions of the
     articles in ``part`` (``evaluate.article_part``; ``parts=1``: every article), and those articles;
     ``sample``: only the questions of whole articles drawn with ``seed`` until there are that many.
+    ``unanswerable``: the share of the answerable questions asked as if their gold paragraph were not indexed
+    (its passages dropped from the retrieved ones): every window then read that does not hold the answer
+    text is a "no answer" example (up to ``negatives``), the question a user asks of a corpus that does not
+    say, met among the passages most like it.
 
     For each question: hybrid retrieval, then the first stage's best windows (``Answerer.windows``), as
     ``ask`` reads them. A window of a gold paragraph holding a gold answer gives that span; a window holding
@@ -243,20 +249,25 @@ def retrieved_examples(index_path: str | Path, questions_file: str | Path, part:
                       key=lambda r: (str(r.get("article", "")), str(r.get("gold_ids"))))
     index = load_index(index_path)
     answerer = Answerer(index)
+    rng = random.Random(seed)
     out: list[Example] = []
     t0 = time.time()
     for n, r in enumerate(recs, 1):
         question, gold = r["question"], set(r.get("gold_ids") or ())
         answers = [a for a in r.get("answers") or [] if a.strip()]
         answerer.ranker.question(question)  # its vector, handed to the search as at question time
+        hide = bool(answers and gold) and rng.random() < unanswerable
+        passages = answerer.retrieve(question, answerer.passages + (len(gold) if hide else 0))
+        if hide:
+            passages = [p for p in passages if p.doc_id not in gold][:answerer.passages]
         negs = []
-        for d, a, b in answerer.windows(question, answerer.retrieve(question, answerer.passages)):
+        for d, a, b in answerer.windows(question, passages):
             text = index.documents[d].text[a:b]
             if not answers or not contains_answer(text, answers):
                 negs.append(Example(question, text, None))
             elif d in gold and (span := _find(text, answers)) is not None:
                 out.append(Example(question, text, *span))
-        out.extend(negs[:negatives if not answers else 2])
+        out.extend(negs[:negatives if not answers or hide else 2])
         if n % 250 == 0 or n == len(recs):
             log.info("questions: %d / %d read, %d examples, %.0f s", n, len(recs), len(out),
                      time.time() - t0)
@@ -333,7 +344,7 @@ def train(train_file: str | Path, out: str | Path, questions: int = 20000, epoch
           max_steps: int = -1, init: str | Path | None = None, skip: int = 0, far_rate: float = 1.0,
           swap_rate: float = 0.0, dev_index: str | Path | None = None, dev_questions: str | Path | None = None,
           dev_part: int = 2, precision: str = "auto", windows_index: str | Path | None = None,
-          windows: int = 0) -> tuple[Path, dict[str, Any]]:
+          windows: int = 0, windows_unanswerable: float = 0.0) -> tuple[Path, dict[str, Any]]:
     import torch
     from transformers import Trainer, TrainingArguments, set_seed
 
@@ -355,8 +366,10 @@ def train(train_file: str | Path, out: str | Path, questions: int = 20000, epoch
         if not windows_index:
             raise ValueError("--windows needs --windows-index (an index of the training file, --export)")
         qfile = Path(windows_index).parent / "questions.jsonl"
-        more, arts = retrieved_examples(windows_index, qfile, part=0, parts=1, sample=windows, seed=seed)
+        more, arts = retrieved_examples(windows_index, qfile, part=0, parts=1, sample=windows, seed=seed,
+                                        unanswerable=windows_unanswerable)
         read = {"questions": len({e.question for e in more}), "articles": arts, "examples": len(more),
+                "unanswerable": windows_unanswerable,
                 "answerable_examples": sum(e.answer_start is not None for e in more)}
         examples += more
     dev: dict[str, Any] | None = None
@@ -463,6 +476,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "sampled training questions (needs --windows-index)")
     p.add_argument("--windows-index", metavar="IDX", help="an index of the training file written by --export "
                    "(its questions.jsonl beside it)")
+    p.add_argument("--windows-unanswerable", type=float, default=0.0, metavar="RATE", help="share of those "
+                   "questions asked as if their paragraph were not indexed: all their windows are 'no answer'")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                    help="auto: bf16 autocast on a GPU or a CPU with native bfloat16, else fp32")
     p.add_argument("--eval", metavar="DIR", help="SQuAD dev folder (corpus.jsonl, questions-dev.jsonl) for EM/F1")
@@ -481,7 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     path, meta = train(a.train, a.out, a.questions, a.epochs, a.batch_size, a.lr, a.seed, a.threads, a.max_steps,
                        a.init, a.skip, a.far_rate, a.swap_rate, a.dev_index, a.dev_questions, a.dev_part,
-                       a.precision, a.windows_index, a.windows)
+                       a.precision, a.windows_index, a.windows, a.windows_unanswerable)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {meta['training']['seconds']} s, "
           f"final loss {meta['training']['final_loss']:.3f}")
     if a.eval:
