@@ -161,6 +161,17 @@ class Candidate:
     sentence_no: int  # position among the document's sentences
 
 
+def _missing(keys: Sequence[Any], cache: dict[Any, Any], *also: dict[Any, Any]) -> list[Any]:
+    """The distinct ``keys`` that ``cache`` lacks. When adding them would pass ``CACHE_SENTENCES``, ``cache`` (and
+    the caches in ``also``) start over, and every key of the call is missing."""
+    todo = [k for k in dict.fromkeys(keys) if k not in cache]
+    if todo and len(cache) + len(todo) > CACHE_SENTENCES:
+        for c in (cache, *also):
+            c.clear()
+        todo = list(dict.fromkeys(keys))
+    return todo
+
+
 class SentenceRanker:
     """Scores candidate sentences; caches sentence vectors and tokens per index (they never change), each
     cache at most about ``CACHE_SENTENCES`` sentences."""
@@ -188,10 +199,7 @@ class SentenceRanker:
         """Stemmed keyword tokens of each sentence, in order (cached)."""
         from .keyword import tokenize
 
-        todo = [k for k in dict.fromkeys(keys) if k not in self._tok]
-        if todo and len(self._tok) + len(todo) > CACHE_SENTENCES:  # bounded like the vectors
-            self._tok.clear()
-            todo = list(dict.fromkeys(keys))
+        todo = _missing(keys, self._tok)
         if todo:
             texts = [self.index.documents[d].text[s:e] for d, s, e in todo]
             for key, toks in zip(todo, tokenize(texts, self.index.keyword.stemmer), strict=True):
@@ -200,12 +208,8 @@ class SentenceRanker:
 
     def _vectors(self, keys: list[tuple[str, int, int]]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Sentence vectors and content-token vectors of each sentence (one model pass, cached)."""
-        todo = [k for k in dict.fromkeys(keys) if k not in self._vec]
+        todo = _missing(keys, self._vec, self._tv)
         if todo:
-            if len(self._vec) + len(todo) > CACHE_SENTENCES:  # start over: this call's sentences all encoded anew
-                self._vec.clear()
-                self._tv.clear()
-                todo = list(dict.fromkeys(keys))
             vecs, toks = encode_tokens(self.index.embedder, [self.index.documents[d].text[s:e] for d, s, e in todo],
                                        batch_size=ENCODE_BATCH)
             for key, v, (words, rows) in zip(todo, vecs, toks, strict=True):

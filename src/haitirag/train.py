@@ -241,10 +241,12 @@ def retrieved_examples(index_path: str | Path, questions_file: str | Path, part:
         random.Random(seed).shuffle(arts)
         count = Counter(str(r.get("article", "")) for r in recs)
         drawn: set[str] = set()
+        total = 0
         for art in arts:
-            if sum(count[a] for a in drawn) >= sample:
+            if total >= sample:
                 break
             drawn.add(art)
+            total += count[art]
         recs = sorted((r for r in recs if str(r.get("article", "")) in drawn),
                       key=lambda r: (str(r.get("article", "")), str(r.get("gold_ids"))))
     index = load_index(index_path)
@@ -272,6 +274,10 @@ def retrieved_examples(index_path: str | Path, questions_file: str | Path, part:
             log.info("questions: %d / %d read, %d examples, %.0f s", n, len(recs), len(out),
                      time.time() - t0)
     return out, sorted({str(r.get("article", "")) for r in recs})
+
+
+def _counts(examples: Sequence[Example]) -> dict[str, int]:
+    return {"examples": len(examples), "answerable_examples": sum(e.answer_start is not None for e in examples)}
 
 
 def trained_on(meta: dict[str, Any]) -> set[str]:
@@ -368,9 +374,8 @@ def train(train_file: str | Path, out: str | Path, questions: int = 20000, epoch
         qfile = Path(windows_index).parent / "questions.jsonl"
         more, arts = retrieved_examples(windows_index, qfile, part=0, parts=1, sample=windows, seed=seed,
                                         unanswerable=windows_unanswerable)
-        read = {"questions": len({e.question for e in more}), "articles": arts, "examples": len(more),
-                "unanswerable": windows_unanswerable,
-                "answerable_examples": sum(e.answer_start is not None for e in more)}
+        read = {"questions": len({e.question for e in more}), "articles": arts,
+                "unanswerable": windows_unanswerable, **_counts(more)}
         examples += more
     dev: dict[str, Any] | None = None
     if dev_questions:
@@ -378,8 +383,7 @@ def train(train_file: str | Path, out: str | Path, questions: int = 20000, epoch
             raise ValueError("--dev-questions needs --dev-index (an index of the questions' corpus)")
         more, articles = retrieved_examples(dev_index, dev_questions, dev_part)
         dev = {"file": Path(dev_questions).parent.name + "/" + Path(dev_questions).name, "part": dev_part,
-               "articles": articles, "examples": len(more), "answerable_examples": sum(e.answer_start is not None
-                                                                                       for e in more)}
+               "articles": articles, **_counts(more)}
         examples += more
     random.Random(seed).shuffle(examples)
     tok = load_tokenizer()
